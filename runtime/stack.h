@@ -1,0 +1,57 @@
+/*
+ * stack: coroutine stacks. Stacks are carved from large private anonymous mappings
+ * (MAP_NORESERVE, MADV_NOHUGEPAGE), so a stack costs only the pages it touches. Each has
+ * a guard region below it: MADV_GUARD_INSTALL where the kernel has it (Linux >= 6.13; no
+ * extra VMA), else mprotect(PROT_NONE) while the VMA budget lasts, else a canary word at
+ * the floor that stack_check() verifies on every switch-out.
+ *
+ * Stacks are recycled through a per-worker cache (owner thread only, no locks) backed by
+ * a pool shared by a runtime's workers (mutex). Stacks returned beyond the cache's limit
+ * have their pages released (MADV_DONTNEED; guards survive it) before going to the pool.
+ *
+ * Overflow: stack_overflow_handler_install() sets a SIGSEGV/SIGBUS handler that runs on an
+ * alternate signal stack (stack_thread_init() gives each worker one). A fault in a guard
+ * region prints "weft: stack overflow in task '<label>' (stack size <n> bytes)" and
+ * aborts; any other fault is passed on to the previous handler / default action.
+ */
+#ifndef WEFT_STACK_H
+#define WEFT_STACK_H
+
+#include <stddef.h>
+
+typedef struct stack {
+    void *lo;           /* lowest usable byte (just above the guard) */
+    size_t size;        /* usable bytes */
+    const char *label;  /* task name shown in the overflow message; set by the user of the stack */
+    struct stack *next; /* free-list link while cached */
+    /* private to stack.c */
+    struct stack_pool *pool;
+    unsigned cls;
+    int guard; /* STACK_GUARD_* */
+} stack;
+
+enum { STACK_GUARD_MADVISE = 1, STACK_GUARD_MPROTECT = 2, STACK_GUARD_CANARY = 3 };
+
+typedef struct stack_pool stack_pool; /* per runtime */
+typedef struct stack_cache {          /* per worker: owner thread only */
+    stack_pool *pool;
+    stack *free[24]; /* by size class */
+    unsigned count[24];
+} stack_cache;
+
+stack_pool *stack_pool_new(void);
+void stack_pool_free(stack_pool *p); /* unmaps everything; no stack may be in use */
+void stack_cache_init(stack_cache *c, stack_pool *p);
+void stack_cache_flush(stack_cache *c); /* give every cached stack back to the pool */
+
+stack *stack_take(stack_cache *c, size_t size); /* NULL when out of memory or address space */
+void stack_give(stack_cache *c, stack *s);
+int stack_check(const stack *s);                 /* 0, or -EFAULT if the floor canary is gone */
+size_t stack_default_size(void);                 /* 256 KiB */
+
+void stack_overflow_handler_install(void); /* idempotent, process-wide */
+int stack_thread_init(void);               /* alternate signal stack for this thread */
+void stack_thread_exit(void);
+const char *stack_guard_kind(void); /* "madvise", "mprotect" or "canary": what new stacks get */
+
+#endif
