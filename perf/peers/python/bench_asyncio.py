@@ -1,0 +1,143 @@
+"""asyncio / uvloop peer of perf/bench_core.c for the benchmarks where one Python event loop
+makes sense: spawn_many, yield_many, ping_pong, chained_spawn.
+
+usage: bench_asyncio.py BENCH [--loop asyncio|uvloop] [--div D]
+
+One event loop, so always workers=1. Sizes are the core sizes divided by PY_DIV (and by
+D), so a run stays within seconds; the output is per operation, like every other peer.
+"""
+
+import asyncio
+import resource
+import sys
+import time
+
+PY_DIV = 10  # Python is ~10x slower per operation; keep each run near a second
+
+
+def sizes(div):
+    return {
+        "spawn_many": 1_000_000 // div,
+        "yield_tasks": 1_000,
+        "yield_count": max(1, 10_000 // div),
+        "pp_pairs": 1_000,
+        "pp_trips": max(1, 5_000 // div),
+        "chained": 4_000_000 // div,
+    }
+
+
+async def spawn_many(n):
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    count = 0
+
+    async def bump():
+        nonlocal count
+        count += 1
+        if count == n:
+            done.set_result(None)
+
+    for _ in range(n):
+        asyncio.create_task(bump())  # the ready queue holds it until its only step ran
+    await done
+    return n, count
+
+
+async def yield_many(tasks, count):
+    async def body():
+        for _ in range(count):
+            await asyncio.sleep(0)
+
+    await asyncio.gather(*(body() for _ in range(tasks)))
+    return tasks * count, 0
+
+
+async def ping_pong(pairs, trips):
+    # Each round trip: A completes a fresh future B awaits, B completes a fresh one A awaits
+    # (the same handoff bench_core.c builds from weft futures).
+    loop = asyncio.get_running_loop()
+
+    async def pinger(out):
+        for _ in range(trips):
+            back = loop.create_future()
+            out.set_result(back)
+            out = await back
+
+    async def ponger(inbox):
+        for i in range(trips):
+            back = await inbox
+            inbox = loop.create_future() if i + 1 < trips else None
+            back.set_result(inbox)
+
+    coros = []
+    for _ in range(pairs):
+        first = loop.create_future()
+        coros += [pinger(first), ponger(first)]
+    del first  # each future refers to the next: keep no head of the chain alive
+    await asyncio.gather(*coros)
+    return pairs * trips, 0
+
+
+async def chained_spawn(n):
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+
+    async def link(left):
+        if left == 0:
+            done.set_result(None)
+            return
+        asyncio.create_task(link(left - 1))  # held by the ready queue until it ran
+
+    await link(n)
+    await done
+    return n, 0
+
+
+async def run(bench, sz):
+    t0 = time.perf_counter_ns()
+    if bench == "spawn_many":
+        ops, answer = await spawn_many(sz["spawn_many"])
+    elif bench == "yield_many":
+        ops, answer = await yield_many(sz["yield_tasks"], sz["yield_count"])
+    elif bench == "ping_pong":
+        ops, answer = await ping_pong(sz["pp_pairs"], sz["pp_trips"])
+    elif bench == "chained_spawn":
+        ops, answer = await chained_spawn(sz["chained"])
+    else:
+        usage()
+    return time.perf_counter_ns() - t0, ops, answer
+
+
+def usage():
+    sys.stderr.write("usage: bench_asyncio.py BENCH [--loop asyncio|uvloop] [--div D]\n")
+    sys.exit(2)
+
+
+def main():
+    if len(sys.argv) < 2:
+        usage()
+    bench, loop_name, div = sys.argv[1], "asyncio", 1
+    args = sys.argv[2:]
+    if len(args) % 2:
+        usage()
+    for flag, value in zip(args[::2], args[1::2]):
+        if flag == "--loop" and value in ("asyncio", "uvloop"):
+            loop_name = value
+        elif flag == "--div" and value.isdigit() and int(value) > 0:
+            div = int(value)
+        else:
+            usage()
+    if loop_name == "uvloop":
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    ns, ops, answer = asyncio.run(run(bench, sizes(div * PY_DIV)))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        f"bench={bench} impl={loop_name} workers=1 ns_per_op={ns / ops:.1f} ops={ops} "
+        f"total_ms={ns / 1e6:.1f} peak_rss_kib={rss} answer={answer}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# The core-runtime benchmarks, weft beside its peers, with workers 1 and 2. See perf/README.md.
+#
+#   perf/run.sh [--quick] [--only NAME[,NAME]] [--impl IMPL[,IMPL]] [--reps N] [--no-install]
+#
+#   --quick        sizes / 10 (fib 25, skynet 100k leaves), one repetition: a smoke run
+#   --only NAME    spawn_many yield_many ping_pong chained_spawn skynet fib (repeatable)
+#   --impl IMPL    weft go tokio asyncio uvloop (repeatable)
+#   --reps N       runs per (bench, impl, workers); the fastest counts (default 3, quick 1)
+#   --no-install   do not apt-get missing toolchains and libraries (perf/install.sh)
+#
+# Raw lines go to build-perf/results.txt, the table also to build-perf/summary.txt.
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PERF="$ROOT/perf"
+BUILD="$ROOT/build-perf"
+ALL_BENCHES=(spawn_many yield_many ping_pong chained_spawn skynet fib)
+ALL_IMPLS=(weft go tokio asyncio uvloop)
+PY_BENCHES=" spawn_many yield_many ping_pong chained_spawn " # one event loop: these make sense
+WORKERS=(1 2)
+TIMEOUT=120
+
+usage() {
+    sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    exit 2
+}
+
+quick=0 reps="" install=1 benches=() impls=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --quick) quick=1 ;;
+    --only)
+        [ $# -ge 2 ] || usage
+        IFS=, read -ra add <<<"$2"
+        benches+=("${add[@]}")
+        shift
+        ;;
+    --impl)
+        [ $# -ge 2 ] || usage
+        IFS=, read -ra add <<<"$2"
+        impls+=("${add[@]}")
+        shift
+        ;;
+    --reps)
+        if [ $# -lt 2 ] || ! [[ "$2" =~ ^[1-9][0-9]*$ ]]; then usage; fi
+        reps="$2"
+        shift
+        ;;
+    --no-install) install=0 ;;
+    -h | --help) usage ;;
+    *) usage ;;
+    esac
+    shift
+done
+[ ${#benches[@]} -eq 0 ] && benches=("${ALL_BENCHES[@]}")
+[ ${#impls[@]} -eq 0 ] && impls=("${ALL_IMPLS[@]}")
+for b in "${benches[@]}"; do
+    [[ " ${ALL_BENCHES[*]} " == *" $b "* ]] || { echo "run.sh: unknown bench '$b'" >&2; usage; }
+done
+for i in "${impls[@]}"; do
+    [[ " ${ALL_IMPLS[*]} " == *" $i "* ]] || { echo "run.sh: unknown impl '$i'" >&2; usage; }
+done
+div=1
+[ $quick -eq 1 ] && div=10
+[ -n "$reps" ] || { [ $quick -eq 1 ] && reps=1 || reps=3; }
+wants() { [[ " ${impls[*]} " == *" $1 "* ]]; }
+
+mkdir -p "$BUILD"
+RESULTS="$BUILD/results.txt"
+SUMMARY="$BUILD/summary.txt"
+notes=()
+note() {
+    notes+=("$*")
+    echo "run.sh: $*" >&2
+}
+
+# ---- build ----------------------------------------------------------------------------------
+available=()
+
+if wants weft; then
+    [ $install -eq 0 ] || "$PERF/install.sh" cmake make gcc pkg-config libhwloc-dev libjemalloc-dev
+    echo "run.sh: building weft (Release) in build-perf/" >&2
+    if { cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DWEFT_TESTS=OFF -DWEFT_PERF=ON &&
+        cmake --build "$BUILD" --target bench_core -j "$(nproc)"; } >"$BUILD/weft-build.log" 2>&1 &&
+        [ -x "$BUILD/perf/bench_core" ]; then
+        available+=(weft)
+    else
+        note "weft did not build (see build-perf/weft-build.log); running the peers only"
+    fi
+fi
+
+peers=()
+wants go && peers+=(go)
+wants tokio && peers+=(tokio)
+{ wants asyncio || wants uvloop; } && peers+=(python)
+no_install=()
+[ $install -eq 1 ] || no_install=(--no-install)
+peer_ready() { "$PERF/peers/build.sh" "${no_install[@]}" "$1"; }
+for peer in "${peers[@]}"; do
+    if ! peer_ready "$peer"; then
+        note "peer $peer is not available"
+    elif [ "$peer" = python ]; then
+        wants asyncio && available+=(asyncio)
+        wants uvloop && available+=(uvloop)
+    else
+        available+=("$peer")
+    fi
+done
+has() { [[ " ${available[*]} " == *" $1 "* ]]; }
+
+# ---- versions -------------------------------------------------------------------------------
+versions=()
+has go && versions+=("go: $(/usr/bin/go version 2>/dev/null || go version)")
+if has tokio; then
+    lock="$PERF/peers/tokio/Cargo.lock"
+    tokio_v="$(awk '/^name = "tokio"$/ {getline; gsub(/"/, "", $3); print $3}' "$lock" 2>/dev/null)"
+    rustc_v="$( (/usr/bin/rustc --version || rustc --version) 2>/dev/null)"
+    versions+=("tokio: ${tokio_v:-?} ($rustc_v)")
+fi
+if has asyncio || has uvloop; then
+    versions+=("python: $(/usr/bin/python3 -c 'import sys, uvloop
+print(sys.version.split()[0], "uvloop", uvloop.__version__)' 2>/dev/null)")
+fi
+has weft && versions+=("weft: $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?')")
+
+# ---- run ------------------------------------------------------------------------------------
+{
+    echo "# perf/run.sh $(date -u +%Y-%m-%dT%H:%M:%SZ) div=$div reps=$reps cpus=$(nproc)" \
+        "loadavg=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)"
+    for v in "${versions[@]}"; do echo "# $v"; done
+} >"$RESULTS"
+
+command_for() { # impl bench workers
+    case "$1" in
+    weft) echo "$BUILD/perf/bench_core $2 --workers $3 --div $div" ;;
+    go) echo "$PERF/peers/go/bin/bench_go $2 --workers $3 --div $div" ;;
+    tokio) echo "$PERF/peers/tokio/target/release/bench_tokio $2 --workers $3 --div $div" ;;
+    asyncio | uvloop) echo "/usr/bin/python3 $PERF/peers/python/bench_asyncio.py $2 --loop $1 --div $div" ;;
+    esac
+}
+
+for bench in "${benches[@]}"; do
+    for w in "${WORKERS[@]}"; do
+        for impl in "${ALL_IMPLS[@]}"; do
+            has "$impl" || continue
+            if [ "$impl" = asyncio ] || [ "$impl" = uvloop ]; then
+                if [[ "$PY_BENCHES" != *" $bench "* ]] || [ "$w" != 1 ]; then continue; fi
+            fi
+            for ((r = 1; r <= reps; r++)); do
+                printf 'run.sh: %-13s %-7s workers=%s rep %d/%d\n' "$bench" "$impl" "$w" "$r" "$reps" >&2
+                # shellcheck disable=SC2046
+                line="$(timeout "$TIMEOUT" $(command_for "$impl" "$bench" "$w") | grep '^bench=')"
+                rc=$?
+                if [ $rc -ne 0 ] || [ -z "$line" ]; then
+                    echo "bench=$bench impl=$impl workers=$w failed=1" >>"$RESULTS"
+                    note "$impl $bench workers=$w failed (exit $rc$([ $rc -eq 124 ] && echo ', timeout'))"
+                    break
+                fi
+                echo "$line" >>"$RESULTS"
+            done
+        done
+    done
+done
+
+# ---- report ---------------------------------------------------------------------------------
+report() {
+    echo "weft core benchmarks, $(nproc) CPUs, div=$div (1 = full size), best of $reps;" \
+        "load average before: $(sed -n 's/.*loadavg=\([^ ]*\).*/\1/p' "$RESULTS"), after:" \
+        "$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)"
+    for v in "${versions[@]}"; do echo "  $v"; done
+    echo "  asyncio/uvloop: one event loop (workers=1 rows), sizes a further 1/10, per-op figures"
+    echo
+    awk -v benches="${benches[*]}" -v impls="${ALL_IMPLS[*]}" '
+    function field(line, key,   re) {
+        re = "(^| )" key "=[^ ]*"
+        if (!match(line, re)) return ""
+        return substr(line, RSTART + length(key) + 1 + (RSTART > 1), RLENGTH - length(key) - 1 - (RSTART > 1))
+    }
+    function cell(k) {
+        if (!(k in ns)) return (k in failed) ? "failed" : "-"
+        if (bench_ == "skynet") return sprintf("%.0fms %.0fM", ms[k], rss[k] / 1024)
+        return sprintf("%.1fns %.0fM", ns[k], rss[k] / 1024)
+    }
+    /^#/ { next }
+    {
+        b = field($0, "bench"); i = field($0, "impl"); w = field($0, "workers")
+        k = b SUBSEP i SUBSEP w
+        if (field($0, "failed") != "") { failed[k] = 1; next }
+        v = field($0, "ns_per_op") + 0
+        if (!(k in ns) || v < ns[k]) {
+            ns[k] = v; ms[k] = field($0, "total_ms") + 0; rss[k] = field($0, "peak_rss_kib") + 0
+        }
+    }
+    END {
+        goal["spawn_many"] = 0.35; goal["yield_many"] = 0.3; goal["ping_pong"] = 0.5
+        goal["chained_spawn"] = 0.5; goal["skynet"] = 0.57; goal["fib"] = 0.1
+        unit["skynet"] = "total ms"; nb = split(benches, B, " "); ni = split(impls, I, " ")
+        printf "%-13s %2s", "bench", "w"
+        for (j = 1; j <= ni; j++) printf "  %-15s", I[j]
+        printf "  %-6s %9s %6s  %s\n", "best", "weft/best", "goal", "verdict"
+        for (x = 1; x <= nb; x++) {
+            bench_ = B[x]
+            for (w = 1; w <= 2; w++) {
+                printf "%-13s %2d", bench_, w
+                best = ""; bestv = 0
+                for (j = 1; j <= ni; j++) {
+                    k = bench_ SUBSEP I[j] SUBSEP w
+                    printf "  %-15s", cell(k)
+                    if ((I[j] == "go" || I[j] == "tokio") && (k in ns) && (best == "" || ns[k] < bestv)) {
+                        best = I[j]; bestv = ns[k]
+                    }
+                }
+                wk = bench_ SUBSEP "weft" SUBSEP w
+                if (best == "" || !(wk in ns)) {
+                    printf "  %-6s %9s %5.2fx  %s\n", (best == "" ? "-" : best), "-", goal[bench_], "-"
+                    continue
+                }
+                ratio = ns[wk] / bestv
+                ok = ratio <= goal[bench_]
+                verdict = ok ? "met" : "not met"
+                if (bench_ == "skynet") {
+                    rss_ok = rss[wk] <= 64 * 1024
+                    verdict = verdict (rss_ok ? ", RSS <= 64M" : ", RSS > 64M")
+                }
+                printf "  %-6s %8.2fx %5.2fx  %s\n", best, ratio, goal[bench_], verdict
+            }
+        }
+        print ""
+        print "cells: ns per op (skynet: total ms) and peak RSS in MiB; best = faster of go and tokio"
+        print "at the same worker count; goal = weft/best ratio to reach (skynet also RSS <= 64 MiB)"
+    }' "$RESULTS"
+    if [ ${#notes[@]} -gt 0 ]; then
+        echo
+        for n in "${notes[@]}"; do echo "note: $n"; done
+    fi
+}
+report | tee "$SUMMARY"
+echo "raw lines: build-perf/results.txt"
