@@ -1,0 +1,180 @@
+/*
+ * future.c: plain futures and the future half of tasks (see future.h).
+ *
+ * Completion takes the lock, publishes DONE, signals every waiter in FIFO order while
+ * still holding it (waitq.h requires it), then schedules the done-callbacks outside it,
+ * in the order they were added, on a worker: the current one when it belongs to the
+ * future's runtime, otherwise through that runtime's inject queue. Callbacks never run
+ * inside set_result / set_error.
+ */
+#include "future.h"
+
+#include <errno.h>
+
+#include "alloc.h"
+#include "rt.h"
+#include "task.h"
+#include "worker.h"
+
+int future_valid(const weft_future *f)
+{
+    return f && f->magic == FUTURE_MAGIC;
+}
+
+void future_init(weft_future *f, int is_task, weft_rt *rt)
+{
+    atomic_init(&f->state, FUTURE_PENDING);
+    atomic_init(&f->refs, 1);
+    f->magic = FUTURE_MAGIC;
+    f->is_task = (uint8_t)is_task;
+    spin_init(&f->lock);
+    f->error = 0;
+    f->result = NULL;
+    f->waiters.head = f->waiters.tail = NULL;
+    f->waiters.len = 0;
+    f->callbacks.head = f->callbacks.tail = NULL;
+    f->rt = rt;
+}
+
+static void schedule_callbacks(weft_future *f, runnable_list *cbs)
+{
+    worker *w = worker_current();
+    runnable *r;
+    while ((r = runnable_list_pop(cbs))) {
+        callback_item *cb = (callback_item *)r;
+        weft_future_retain(f); /* dropped after the callback ran */
+        if (w && w->rt == f->rt) sched_call_soon(w, cb);
+        else sched_call_threadsafe(f->rt, -1, cb);
+    }
+}
+
+int future_complete(weft_future *f, int error, void *result)
+{
+    spin_lock(&f->lock);
+    if (atomic_load_explicit(&f->state, memory_order_relaxed) == FUTURE_DONE) {
+        spin_unlock(&f->lock);
+        return -EALREADY;
+    }
+    f->error = error;
+    f->result = error ? NULL : result;
+    atomic_store_explicit(&f->state, FUTURE_DONE, memory_order_release);
+    waiter *w;
+    while ((w = waitlist_pop(&f->waiters))) waiter_signal(w, error, f->result);
+    runnable_list cbs = f->callbacks;
+    f->callbacks.head = f->callbacks.tail = NULL;
+    spin_unlock(&f->lock);
+    if (cbs.head) schedule_callbacks(f, &cbs);
+    return 0;
+}
+
+int future_wait(weft_future *f, uint64_t deadline, int cancellable)
+{
+    if (future_is_done(f)) return 0;
+    int r = cancellable ? wait_check_cancel() : 0;
+    if (r) return r;
+    waiter w;
+    r = waiter_init(&w, &f->lock, &f->waiters, f->is_task ? "task" : "future");
+    if (r) return r;
+    spin_lock(&f->lock);
+    if (future_is_done(f)) {
+        spin_unlock(&f->lock);
+        waiter_abandon(&w);
+        return 0;
+    }
+    waitlist_append(&f->waiters, &w);
+    spin_unlock(&f->lock);
+    r = waiter_park(&w, deadline, cancellable);
+    return r == WAIT_SIGNALED_CANCELLED ? -ECANCELED : r;
+}
+
+/* ---- public API ---------------------------------------------------------------------- */
+
+weft_future *weft_future_new(void)
+{
+    weft_future *f = mem_alloc(sizeof *f);
+    if (!f) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    worker *w = worker_current();
+    future_init(f, 0, w ? w->rt : NULL);
+    return f;
+}
+
+int weft_future_set_result(weft_future *f, void *result)
+{
+    if (!future_valid(f) || f->is_task) return -EINVAL;
+    return future_complete(f, 0, result);
+}
+
+int weft_future_set_error(weft_future *f, int err)
+{
+    if (!future_valid(f) || f->is_task || err >= 0) return -EINVAL;
+    return future_complete(f, err, NULL);
+}
+
+int weft_future_add_done_callback(weft_future *f, void (*cb)(weft_future *, void *), void *arg)
+{
+    if (!future_valid(f) || !cb) return -EINVAL;
+    callback_item *item = mem_alloc(sizeof *item);
+    if (!item) return -ENOMEM;
+    item->link.kind = RUNNABLE_DONE_CALLBACK;
+    item->fn.done = cb;
+    item->arg = arg;
+    item->future = f;
+    worker *w = worker_current();
+    spin_lock(&f->lock);
+    if (!f->rt && w) f->rt = w->rt;
+    if (!f->rt) {
+        spin_unlock(&f->lock);
+        mem_free(item, sizeof *item);
+        return -EPERM; /* no runtime to run it on */
+    }
+    if (!future_is_done(f)) {
+        runnable_list_push(&f->callbacks, &item->link);
+        spin_unlock(&f->lock);
+        return 0;
+    }
+    spin_unlock(&f->lock);
+    runnable_list one = {NULL, NULL};
+    runnable_list_push(&one, &item->link);
+    schedule_callbacks(f, &one);
+    return 0;
+}
+
+int weft_done(const weft_future *f)
+{
+    return future_valid(f) && future_is_done(f);
+}
+
+int weft_cancelled(const weft_future *f)
+{
+    return future_valid(f) && future_is_done(f) && f->error == -ECANCELED;
+}
+
+int weft_future_error(const weft_future *f)
+{
+    if (!future_valid(f)) return -EINVAL;
+    return future_is_done(f) ? f->error : -EAGAIN;
+}
+
+void *weft_future_result(const weft_future *f)
+{
+    return future_valid(f) && future_is_done(f) ? f->result : NULL;
+}
+
+void weft_future_retain(weft_future *f)
+{
+    if (future_valid(f)) atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+}
+
+void weft_future_release(weft_future *f)
+{
+    if (!future_valid(f)) return;
+    if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1) return;
+    runnable *r;
+    while ((r = runnable_list_pop(&f->callbacks))) mem_free(r, sizeof(callback_item));
+    f->magic = FUTURE_FREED;
+    if (f->is_task) task_free(task_of(f));
+    else mem_free(f, sizeof *f);
+}

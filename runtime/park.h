@@ -1,0 +1,42 @@
+/*
+ * park: the idle set, which decides when a worker may look for work and which parked
+ * worker to wake (Tokio's and Go's rules):
+ *  - at most half of the workers search (steal) at once;
+ *  - new work wakes exactly one parked worker, and only when nobody is searching;
+ *  - the last searcher to find work wakes one more, so wake-ups ramp up one at a time.
+ * `state` packs the number of searching workers (low 16 bits) and of unparked workers
+ * (high 16 bits); it changes only under `mutex`, and is read without it after a seq_cst
+ * fence by work producers. A parking worker registers in the set *before* its last look
+ * at the queues, and a producer publishes its work *before* reading the set, so one of
+ * the two always sees the other (no lost wake-up; the eventfd keeps an early wake).
+ */
+#ifndef WEFT_PARK_H
+#define WEFT_PARK_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+struct worker;
+struct weft_rt;
+
+typedef struct idle_set {
+    pthread_mutex_t mutex;
+    atomic_uint state;
+    struct worker **sleepers; /* a stack: the most recently parked is woken first */
+    unsigned nsleepers, nworkers;
+} idle_set;
+
+int idle_init(idle_set *s, unsigned nworkers);
+void idle_destroy(idle_set *s);
+int idle_try_search(idle_set *s, struct worker *w); /* 1: w is now searching */
+void idle_found_work(struct weft_rt *rt, struct worker *w); /* w stops searching */
+/* Work was published. strict: nobody running will see it unless woken (inject, inbox). */
+void idle_notify(struct weft_rt *rt, int strict);
+void idle_wake_worker(struct weft_rt *rt, struct worker *target); /* work aimed at target */
+/* Park protocol: enter, look at the queues once more, then sleep and leave. */
+void idle_enter(idle_set *s, struct worker *w);
+void idle_leave(idle_set *s, struct worker *w);
+unsigned idle_sleepers(idle_set *s);
+void idle_wake_all(struct weft_rt *rt);
+
+#endif

@@ -1,0 +1,36 @@
+/*
+ * registry: the runtime's set of suspended tasks, sharded by worker. A task joins the
+ * shard of the worker it first suspends on and leaves when it is done. Shutdown cancels
+ * every task in it; task dumps list it. Tasks that never suspend never touch it.
+ */
+#ifndef WEFT_REGISTRY_H
+#define WEFT_REGISTRY_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "spinlock.h"
+
+struct task;
+
+typedef struct registry_shard {
+    spinlock lock;
+    struct task *head;
+    size_t count;
+} cache_aligned registry_shard;
+
+typedef struct registry {
+    registry_shard *shards;
+    unsigned nshards;
+} registry;
+
+int registry_init(registry *r, unsigned nshards);
+void registry_destroy(registry *r);
+void registry_add(registry *r, unsigned shard, struct task *t);
+void registry_remove(struct task *t);
+size_t registry_count(registry *r);
+void registry_cancel_all(registry *r);          /* shutdown: a cancellation for each task */
+void registry_abandon_all(registry *r);         /* shutdown timed out: complete them cancelled */
+int registry_dump(registry *r, FILE *out);
+
+#endif

@@ -1,0 +1,48 @@
+/*
+ * spinlock: a test-and-test-and-set lock for critical sections of a few dozen
+ * instructions (wait lists, timer heaps, the suspended-task registry). Acquire pairs with
+ * release; a holder never suspends or blocks inside one. After a short spin the waiter
+ * yields the CPU, so a descheduled holder costs time, not a livelock.
+ */
+#ifndef WEFT_SPINLOCK_H
+#define WEFT_SPINLOCK_H
+
+#include <sched.h>
+#include <stdatomic.h>
+
+#include "common.h"
+
+typedef struct spinlock {
+    atomic_int locked;
+} spinlock;
+
+#define SPINLOCK_INIT {0}
+
+static inline void spin_init(spinlock *l)
+{
+    atomic_init(&l->locked, 0);
+}
+
+static inline void spin_lock(spinlock *l)
+{
+    for (unsigned spins = 0;;) {
+        if (!atomic_exchange_explicit(&l->locked, 1, memory_order_acquire)) return;
+        while (atomic_load_explicit(&l->locked, memory_order_relaxed)) {
+            if (++spins < 128) cpu_relax();
+            else sched_yield();
+        }
+    }
+}
+
+static inline int spin_trylock(spinlock *l)
+{
+    return !atomic_load_explicit(&l->locked, memory_order_relaxed) &&
+           !atomic_exchange_explicit(&l->locked, 1, memory_order_acquire);
+}
+
+static inline void spin_unlock(spinlock *l)
+{
+    atomic_store_explicit(&l->locked, 0, memory_order_release);
+}
+
+#endif

@@ -1,0 +1,411 @@
+/*
+ * task.c: spawning, running, suspending, cancelling and awaiting tasks (see task.h for
+ * the scheduling states and the reference rules).
+ *
+ * References: spawn makes two, the caller's handle and the queue entry's. Whoever
+ * removes the entry from a queue owns that reference: if it starts the task it keeps the
+ * reference until the task is done (the worker drops it after the last switch out);
+ * if the task was already started inline by an awaiter, it drops it at once.
+ *
+ * errno belongs to the task: it is saved before every switch out and restored after the
+ * switch back, through non-inlined helpers, because glibc's __errno_location() is
+ * declared const and compilers reuse its result across calls.
+ */
+#include "task.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "clock.h"
+#include "registry.h"
+#include "rt.h"
+#include "waitq.h"
+#include "worker.h"
+
+static noinline int errno_load(void)
+{
+    __asm__ __volatile__("" ::: "memory");
+    return errno;
+}
+
+static noinline void errno_store(int e)
+{
+    __asm__ __volatile__("" ::: "memory");
+    errno = e;
+}
+
+task *task_current(void)
+{
+    worker *w = worker_current();
+    return w ? w->current : NULL;
+}
+
+static task *task_new(weft_rt *rt, weft_fn fn, void *arg, const weft_spawn_opts *o)
+{
+    task *t = mem_alloc(sizeof *t);
+    if (!t) return NULL;
+    future_init(&t->fut, 1, rt);
+    atomic_init(&t->fut.refs, 2); /* the handle and the queue entry */
+    t->start_link.kind = RUNNABLE_TASK_START;
+    t->start_link.next = NULL;
+    t->link.kind = RUNNABLE_TASK_RESUME;
+    t->link.next = NULL;
+    atomic_init(&t->sched, T_NEW);
+    t->stk = NULL;
+    t->stack_owner = t;
+    t->fn = fn;
+    t->arg = arg;
+    t->name = NULL;
+    t->rt = rt;
+    t->home = -1;
+    t->pinned = 0;
+    t->failed = 0;
+    t->fail_err = 0;
+    t->saved_errno = 0;
+    t->stack_size = 0;
+    atomic_init(&t->cancel_requests, 0);
+    atomic_init(&t->must_cancel, 0);
+    atomic_init(&t->shutdown_cancelled, 0);
+    spin_init(&t->lock);
+    t->awaiting = NULL;
+    t->waiting_on = NULL;
+    t->reg = NULL;
+    t->reg_next = t->reg_prev = NULL;
+    if (o) {
+        t->home = o->worker;
+        t->pinned = o->pinned && o->worker >= 0;
+        t->stack_size = o->stack_size;
+        if (o->name && !(t->name = mem_strdup(o->name))) {
+            mem_free(t, sizeof *t);
+            return NULL;
+        }
+    }
+    return t;
+}
+
+void task_free(task *t)
+{
+    if (t->name) mem_free(t->name, strlen(t->name) + 1);
+    mem_free(t, sizeof *t);
+}
+
+/* The body has returned (or never ran): settle the future. */
+static void task_finish(task *t, void *result, int never_ran)
+{
+    int err = 0;
+    if (never_ran || t->failed) err = never_ran ? -ECANCELED : t->fail_err;
+    else if (atomic_load_explicit(&t->must_cancel, memory_order_acquire))
+        err = -ECANCELED; /* cancelled right before it returned (asyncio's rule) */
+    if (t->reg) registry_remove(t);
+    atomic_store_explicit(&t->sched, T_DONE, memory_order_release);
+    future_complete(&t->fut, err, err ? NULL : result);
+}
+
+static void task_body(task *t)
+{
+    void *r = t->fn(t->arg);
+    task_finish(t, r, 0);
+}
+
+static void task_entry(void *arg)
+{
+    task *t = arg;
+    task_body(t);
+    worker *w = worker_current();
+    worker_switch_out(w, t, SWITCH_EXIT);
+}
+
+/* Claim an unstarted task; the winner runs (or cancels) its body. */
+static int task_claim(task *t)
+{
+    unsigned expected = T_NEW;
+    return atomic_compare_exchange_strong_explicit(&t->sched, &expected, T_RUNNING,
+                                                   memory_order_acq_rel, memory_order_relaxed);
+}
+
+static int must_not_start(task *t)
+{
+    return atomic_load_explicit(&t->must_cancel, memory_order_acquire) ||
+           atomic_load_explicit(&t->rt->closing, memory_order_acquire);
+}
+
+void task_run(task *t, int start)
+{
+    worker *w = worker_current();
+    if (start) {
+        if (!task_claim(t)) { /* started inline by an awaiter, or cancelled */
+            weft_future_release(&t->fut);
+            return;
+        }
+        if (must_not_start(t)) {
+            task_finish(t, NULL, 1);
+            weft_future_release(&t->fut);
+            return;
+        }
+        size_t size = t->stack_size ? t->stack_size : t->rt->stack_size;
+        t->stk = stack_take(&w->stacks, size);
+        if (!t->stk || coro_init(&t->ctx, t->stk->lo, t->stk->size, task_entry, t)) {
+            weft_log("cannot get a %zu-byte stack for task '%s'", size,
+                     t->name ? t->name : "(unnamed)");
+            if (t->stk) stack_give(&w->stacks, t->stk);
+            t->stk = NULL;
+            t->failed = 1;
+            t->fail_err = -ENOMEM;
+            task_finish(t, NULL, 0);
+            weft_future_release(&t->fut);
+            return;
+        }
+    } else {
+        atomic_store_explicit(&t->sched, T_RUNNING, memory_order_relaxed);
+    }
+    task *owner = t->stack_owner;
+    owner->stk->label = t->name;
+    w->current = t;
+    atomic_fetch_add_explicit(&w->stats.tasks_run, 1, memory_order_relaxed);
+    coro_switch(&w->sched_ctx, &owner->ctx);
+}
+
+void worker_switch_out(worker *w, task *t, int reason)
+{
+    w->switch_reason = reason;
+    w->switch_task = t;
+    if (reason == SWITCH_EXIT) coro_exit_to(&t->ctx, &w->sched_ctx);
+    t->saved_errno = errno_load();
+    coro_switch(&t->stack_owner->ctx, &w->sched_ctx);
+    errno_store(t->saved_errno);
+}
+
+void task_suspend(void)
+{
+    worker *w = worker_current();
+    worker_switch_out(w, w->current, SWITCH_SUSPEND);
+}
+
+void task_wake(task *t)
+{
+    unsigned s = atomic_load_explicit(&t->sched, memory_order_acquire);
+    for (;;) {
+        unsigned next;
+        if (s == T_IDLE) next = T_SCHEDULED;
+        else if (s == T_RUNNING) next = T_NOTIFIED;
+        else return; /* NEW, SCHEDULED, NOTIFIED, DONE: it will look again anyway */
+        if (atomic_compare_exchange_weak_explicit(&t->sched, &s, next, memory_order_acq_rel,
+                                                  memory_order_acquire)) {
+            if (next == T_SCHEDULED) sched_ready(t);
+            return;
+        }
+    }
+}
+
+/* ---- inline children ----------------------------------------------------------------- */
+
+static int inline_eligible(task *self, task *c, worker *w)
+{
+    return c->rt == self->rt && !c->pinned && (c->home < 0 || c->home == w->id) &&
+           atomic_load_explicit(&c->sched, memory_order_relaxed) == T_NEW;
+}
+
+/* Run c's body here, on the current task's stack. The caller has claimed c. */
+static void run_claimed_inline(task *self, task *c)
+{
+    if (must_not_start(c)) {
+        task_finish(c, NULL, 1);
+        return;
+    }
+    worker *w = worker_current();
+    c->stack_owner = self->stack_owner;
+    c->stack_owner->stk->label = c->name;
+    w->current = c;
+    atomic_fetch_add_explicit(&w->stats.tasks_run, 1, memory_order_relaxed);
+    task_body(c);
+    w = worker_current(); /* c may have suspended and moved us to another thread */
+    w->current = self;
+    self->stack_owner->stk->label = self->name;
+}
+
+int task_try_run_inline(task *c)
+{
+    task *self = task_current();
+    worker *w = worker_current();
+    if (!self || !inline_eligible(self, c, w)) return 0;
+    if (deque_peek_bottom(&w->dq) == &c->start_link) {
+        /* the common fork-join case: c is the newest entry of our own deque */
+        void *x = deque_take(&w->dq);
+        if (x != &c->start_link) {
+            if (x) deque_push(&w->dq, x);
+            return 0;
+        }
+        int ran = task_claim(c);
+        if (ran) run_claimed_inline(self, c);
+        weft_future_release(&c->fut); /* the entry's reference */
+        return ran;
+    }
+    if (!task_claim(c)) return 0;
+    run_claimed_inline(self, c); /* its entry stays queued; the popper drops it */
+    return 1;
+}
+
+/* ---- cancellation -------------------------------------------------------------------- */
+
+static void set_awaiting(task *t, weft_future *f)
+{
+    spin_lock(&t->lock);
+    t->awaiting = f;
+    spin_unlock(&t->lock);
+}
+
+int task_cancel(task *t)
+{
+    if (future_is_done(&t->fut)) return 0;
+    atomic_fetch_add_explicit(&t->cancel_requests, 1, memory_order_relaxed);
+    if (task_claim(t)) { /* not started: its body never runs */
+        task_finish(t, NULL, 1);
+        return 1;
+    }
+    spin_lock(&t->lock);
+    weft_future *f = t->awaiting;
+    if (f) weft_future_retain(f);
+    spin_unlock(&t->lock);
+    /* asyncio: the cancellation travels through the awaited future when it can */
+    int through = f && weft_cancel(f) == 1;
+    if (f) weft_future_release(f);
+    if (!through) {
+        atomic_store_explicit(&t->must_cancel, 1, memory_order_release);
+        task_wake(t);
+    }
+    return 1;
+}
+
+void task_shutdown_cancel(task *t)
+{
+    if (!atomic_exchange_explicit(&t->shutdown_cancelled, 1, memory_order_acq_rel)) task_cancel(t);
+}
+
+/* ---- public API ---------------------------------------------------------------------- */
+
+weft_future *weft_spawn_ex(weft_fn fn, void *arg, const weft_spawn_opts *opts)
+{
+    worker *w = worker_current();
+    if (!w) {
+        errno = EPERM;
+        return NULL;
+    }
+    return weft_rt_submit_ex(w->rt, fn, arg, opts);
+}
+
+weft_future *weft_spawn(weft_fn fn, void *arg)
+{
+    return weft_spawn_ex(fn, arg, NULL);
+}
+
+weft_future *weft_rt_submit_ex(weft_rt *rt, weft_fn fn, void *arg, const weft_spawn_opts *opts)
+{
+    if (!rt || !fn || (opts && (opts->worker < -1 || (opts->worker >= 0 &&
+                                                       (unsigned)opts->worker >= rt->nworkers)))) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (atomic_load_explicit(&rt->stopping, memory_order_acquire)) {
+        errno = EPERM;
+        return NULL;
+    }
+    task *t = task_new(rt, fn, arg, opts);
+    if (!t) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    sched_spawn(t);
+    return &t->fut;
+}
+
+weft_future *weft_rt_submit(weft_rt *rt, weft_fn fn, void *arg)
+{
+    return weft_rt_submit_ex(rt, fn, arg, NULL);
+}
+
+void *weft_fail(int err)
+{
+    task *t = task_current();
+    if (t && err < 0) {
+        t->failed = 1;
+        t->fail_err = err;
+    }
+    return NULL;
+}
+
+void weft_yield(void)
+{
+    worker *w = worker_current();
+    if (w && w->current) worker_switch_out(w, w->current, SWITCH_YIELD);
+}
+
+int weft_sleep(double seconds)
+{
+    if (!(seconds > 0)) {
+        if (!task_current()) return worker_current() ? -EPERM : 0;
+        int r = wait_check_cancel();
+        if (!r) weft_yield();
+        return r;
+    }
+    int r = wait_check_cancel();
+    if (r) return r;
+    waiter w;
+    r = waiter_init(&w, NULL, NULL, "sleep");
+    if (r) return r;
+    r = waiter_park(&w, clock_deadline(seconds), 1);
+    return r == -ETIMEDOUT ? 0 : r;
+}
+
+weft_future *weft_current(void)
+{
+    task *t = task_current();
+    return t ? &t->fut : NULL;
+}
+
+const char *weft_task_name(const weft_future *f)
+{
+    return future_valid(f) && f->is_task ? task_of((weft_future *)f)->name : NULL;
+}
+
+int weft_cancelling(void)
+{
+    task *t = task_current();
+    return t ? atomic_load_explicit(&t->cancel_requests, memory_order_relaxed) : 0;
+}
+
+int weft_uncancel(void)
+{
+    task *t = task_current();
+    if (!t) return 0;
+    int n = atomic_load_explicit(&t->cancel_requests, memory_order_relaxed);
+    while (n > 0 && !atomic_compare_exchange_weak_explicit(&t->cancel_requests, &n, n - 1,
+                                                           memory_order_relaxed,
+                                                           memory_order_relaxed)) {
+    }
+    if (n <= 0) return 0;
+    if (n == 1) atomic_store_explicit(&t->must_cancel, 0, memory_order_relaxed);
+    return n - 1;
+}
+
+int weft_cancel(weft_future *f)
+{
+    if (!future_valid(f)) return -EINVAL;
+    if (f->is_task) return task_cancel(task_of(f));
+    return future_complete(f, -ECANCELED, NULL) == 0;
+}
+
+int weft_await(weft_future *f, void **result)
+{
+    if (!future_valid(f)) return -EINVAL;
+    if (!future_is_done(f)) {
+        task *self = task_current();
+        if (self) set_awaiting(self, f);
+        if (f->is_task) task_try_run_inline(task_of(f));
+        int r = future_wait(f, UINT64_MAX, 1);
+        if (self) set_awaiting(self, NULL);
+        if (r) return r;
+    }
+    if (result) *result = f->result;
+    return f->error;
+}

@@ -1,0 +1,84 @@
+/*
+ * task: a future that runs a stackful coroutine.
+ *
+ * Scheduling state (`sched`, one atomic word, the only thing wakers touch):
+ *   NEW        spawned, not started; whoever moves it NEW -> RUNNING runs the body
+ *              (a worker that popped it, or an awaiter running it inline)
+ *   SCHEDULED  in a run queue, will be resumed
+ *   RUNNING    on a worker; a wake-up turns it into NOTIFIED
+ *   NOTIFIED   running, and woken since it last checked: it must not sleep
+ *   IDLE       suspended; a wake-up moves it to SCHEDULED and enqueues it
+ *   DONE       finished
+ * A task suspends by switching to its worker's scheduler context, which then moves it
+ * RUNNING -> IDLE (or NOTIFIED -> SCHEDULED): the task is published as resumable only
+ * after its stack is no longer in use ("publish after leaving the stack").
+ *
+ * Inline children: awaiting a task that has not started runs its body right there on
+ * the awaiter's stack (Cilk/Lace-style); `stack_owner` names whose stack a task runs on.
+ *
+ * The runtime holds one reference on a task from spawn until it is done; waiters hold
+ * one while they wait (waitq.h).
+ */
+#ifndef WEFT_TASK_H
+#define WEFT_TASK_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "coro.h"
+#include "future.h"
+#include "runnable.h"
+#include "spinlock.h"
+#include "stack.h"
+
+enum { T_NEW, T_SCHEDULED, T_RUNNING, T_NOTIFIED, T_IDLE, T_DONE };
+
+typedef struct task {
+    weft_future fut; /* first: a task is a future */
+    runnable start_link; /* the spawn's queue entry */
+    runnable link;       /* the current wake-up's queue entry */
+    atomic_uint sched;
+    coro ctx;
+    stack *stk;
+    struct task *stack_owner;
+    weft_fn fn;
+    void *arg;
+    char *name;
+    struct weft_rt *rt;
+    int home;       /* worker to start on, -1: anywhere */
+    uint8_t pinned; /* never leaves `home` */
+    uint8_t failed; /* weft_fail() was called */
+    int fail_err;
+    int saved_errno;
+    size_t stack_size;
+    atomic_int cancel_requests; /* Task.cancelling() */
+    atomic_bool must_cancel;    /* a request not yet delivered to a wait */
+    atomic_bool shutdown_cancelled; /* shutdown's one cancellation was requested */
+    spinlock lock;              /* guards awaiting */
+    weft_future *awaiting;      /* the future this task awaits (cancellation follows it) */
+    const char *waiting_on;     /* for task dumps */
+    struct task *reg_next, *reg_prev; /* suspended-task registry, see registry.c */
+    struct registry *reg;
+} task;
+
+static inline task *task_of(weft_future *f)
+{
+    return (task *)f;
+}
+
+task *task_current(void); /* the running task, NULL outside tasks */
+/* Make t runnable if it is suspended (or note the wake-up if it is running). */
+void task_wake(task *t);
+/* Suspend the current task until task_wake(); returns on whichever worker resumes it. */
+void task_suspend(void);
+/* Request cancellation; 1 if requested, 0 if t is done. */
+int task_cancel(task *t);
+/* Shutdown's cancellation: at most once per task. */
+void task_shutdown_cancel(task *t);
+/* Run t's body on the current stack if nobody started it yet; 1 if it ran here. */
+int task_try_run_inline(task *t);
+/* The scheduler runs a queue entry of t: its start entry, or a resume entry. */
+void task_run(task *t, int start);
+void task_free(task *t);
+
+#endif

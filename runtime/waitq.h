@@ -1,0 +1,82 @@
+/*
+ * waitq: the one waiting mechanism. Every wait in weft (futures, sleep, locks, queues,
+ * timeouts, I/O) parks its caller on a `waiter` record that lives on the caller's stack,
+ * so waiting allocates nothing.
+ *
+ * A waiter ends exactly once, by one atomic transition out of WAITING:
+ *   SIGNALED  a waker granted it (result and value are then valid),
+ *   CANCELLED the waiting task's cancellation won,
+ *   TIMEDOUT  its deadline won.
+ * The loser of that race compensates (a waker moves on to the next waiter; a cancelled
+ * waiter that was granted hands the grant back): this is how no wake-up is ever lost.
+ *
+ * Lifetime: a waiter in a list is guarded by the list owner's spinlock (`lock`); all of
+ * its transitions happen under that lock, so "in the list" == WAITING there. A waker
+ * unlinks the waiter, calls waiter_signal() still holding the lock, and never touches the
+ * record again. waiter_init() takes a reference on the waiting task (or thread parker)
+ * that the winner of the transition drops after waking it, so a task that returns early
+ * from a wait can never be freed under a waker's feet.
+ *
+ * Inside a task the waiter suspends the task; on a plain thread it blocks on a futex
+ * (parker.c); on a worker thread outside any task it refuses (-EPERM).
+ */
+#ifndef WEFT_WAITQ_H
+#define WEFT_WAITQ_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "spinlock.h"
+#include "timer.h"
+
+struct task;
+struct parker;
+
+enum { WAITER_WAITING, WAITER_SIGNALED, WAITER_CANCELLED, WAITER_TIMEDOUT };
+
+/* waiter_park() results besides 0 (signaled), -ECANCELED and -ETIMEDOUT: */
+#define WAIT_SIGNALED_CANCELLED 1 /* signaled, but a cancellation arrived before the task
+                                     resumed: undo the grant and return -ECANCELED */
+
+typedef struct waiter {
+    struct waiter *next, *prev;
+    struct task *task;      /* the waiting task, or NULL */
+    struct parker *parker;  /* the waiting thread, when task is NULL */
+    spinlock *lock;         /* guards list membership; NULL when in no list */
+    struct waitlist *list;
+    atomic_int state;
+    int result;             /* from the waker */
+    void *value;            /* from the waker (a queue item, a lock grant...) */
+    const char *what;       /* what is waited on, for task dumps */
+    timer_node deadline;
+} waiter;
+
+typedef struct waitlist {
+    waiter *head, *tail;
+    size_t len;
+} waitlist;
+
+/* Bind w to the caller (task or thread). 0, or -EPERM on a worker outside a task. */
+int waiter_init(waiter *w, spinlock *lock, waitlist *list, const char *what);
+/* Abandon an initialised waiter that was never parked (the wait was not needed). */
+void waiter_abandon(waiter *w);
+
+/* List operations; the caller holds the list's lock. */
+void waitlist_append(waitlist *l, waiter *w);
+void waitlist_prepend(waitlist *l, waiter *w);
+waiter *waitlist_pop(waitlist *l);
+void waitlist_remove(waitlist *l, waiter *w);
+
+/* Grant w (already unlinked, lock held by the caller). 1 if granted; 0 if w had already
+ * ended (cancelled or timed out), in which case the caller passes the grant on. */
+int waiter_signal(waiter *w, int result, void *value);
+
+/* Wait until w ends or `deadline` (CLOCK_MONOTONIC ns, UINT64_MAX = none) passes. With
+ * `cancellable` 0, cancellation requests stay pending for a later wait. */
+int waiter_park(waiter *w, uint64_t deadline, int cancellable);
+
+/* Pass a task's pending cancellation (or the runtime's shutdown) into a wait about to
+ * start: -ECANCELED if the current task must stop waiting now, else 0. */
+int wait_check_cancel(void);
+
+#endif

@@ -1,0 +1,356 @@
+/*
+ * worker.c: the per-core loop. Each turn picks one runnable, in this order:
+ *
+ *   every 61st tick: timers, then the inbox and the inject queue first (fairness)
+ *   LIFO slot (at most 3 runs in a row) -> local FIFO (pinned tasks, call_soon)
+ *   -> own deque, oldest first -> inbox -> inject -> due timers -> steal -> park
+ *
+ * and runs it: a callback directly on the worker's own stack, a task by switching to
+ * its stack. When the task switches back, the scheduler (now off the task's stack)
+ * finishes what the task asked for: publish it as IDLE, requeue it, or recycle it.
+ * Parking is epoll_wait on the worker's own epoll fd, woken by its eventfd or by the
+ * earliest timer of itself or of a busy peer (idle workers fire a busy peer's timers).
+ *
+ * Everything here runs on the worker's thread; other threads reach a worker only through
+ * its deque (steal), inbox, timers, eventfd and the idle set.
+ */
+#define _GNU_SOURCE
+#include "worker.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "clock.h"
+#include "registry.h"
+#include "rt.h"
+#include "steal.h"
+#include "topo.h"
+
+#define FAIR_INTERVAL 61
+#define LIFO_MAX_RUNS 3
+
+static __thread worker *tls_worker;
+
+noinline worker *worker_current(void)
+{
+    worker *w = tls_worker;
+    __asm__ __volatile__("" : "+r"(w)::"memory");
+    return w;
+}
+
+void worker_set_current(worker *w)
+{
+    tls_worker = w;
+}
+
+/* ---- placing work -------------------------------------------------------------------- */
+
+static worker *own_worker(weft_rt *rt)
+{
+    worker *w = worker_current();
+    return w && w->rt == rt ? w : NULL;
+}
+
+static void note_depth(worker *w)
+{
+    uint64_t depth = (uint64_t)deque_size(&w->dq);
+    if (depth > atomic_load_explicit(&w->stats.max_queue_depth, memory_order_relaxed))
+        atomic_store_explicit(&w->stats.max_queue_depth, depth, memory_order_relaxed);
+}
+
+static void push_local(worker *w, runnable *r)
+{
+    if (unlikely(deque_push(&w->dq, r))) { /* out of memory: the inject queue has no limit */
+        inject_push(&w->rt->injectq, r);
+        return;
+    }
+    note_depth(w);
+}
+
+/* Work for a worker other than the caller's own (or from outside the runtime). */
+static void post_remote(weft_rt *rt, int target, runnable *r)
+{
+    if (target >= 0) {
+        worker *to = &rt->workers[target];
+        inject_push(&to->inbox, r);
+        idle_wake_worker(rt, to);
+    } else {
+        inject_push(&rt->injectq, r);
+        idle_notify(rt, 1);
+    }
+}
+
+void sched_spawn(task *t)
+{
+    worker *w = own_worker(t->rt);
+    if (!w || (t->home >= 0 && t->home != w->id)) {
+        post_remote(t->rt, t->home, &t->start_link);
+    } else if (t->pinned) {
+        runnable_list_push(&w->local, &t->start_link);
+    } else {
+        push_local(w, &t->start_link);
+        idle_notify(w->rt, 0);
+    }
+}
+
+void sched_ready(task *t)
+{
+    worker *w = own_worker(t->rt);
+    if (!w || (t->pinned && t->home != w->id)) {
+        post_remote(t->rt, t->pinned ? t->home : -1, &t->link);
+    } else if (t->pinned) {
+        runnable_list_push(&w->local, &t->link);
+    } else {
+        if (w->lifo) push_local(w, &w->lifo->link); /* the previous occupant goes to the back */
+        w->lifo = t;
+        idle_notify(w->rt, 0);
+    }
+}
+
+void sched_call_soon(worker *w, callback_item *cb)
+{
+    runnable_list_push(&w->local, &cb->link);
+}
+
+int sched_call_threadsafe(weft_rt *rt, int worker_id, callback_item *cb)
+{
+    if (!rt) return -EINVAL;
+    worker *w = own_worker(rt);
+    if (w && (worker_id < 0 || worker_id == w->id)) sched_call_soon(w, cb);
+    else post_remote(rt, worker_id, &cb->link);
+    return 0;
+}
+
+/* ---- running ------------------------------------------------------------------------- */
+
+static void run_callback(callback_item *cb)
+{
+    if (cb->link.kind == RUNNABLE_DONE_CALLBACK) {
+        cb->fn.done(cb->future, cb->arg);
+        weft_future_release(cb->future);
+    } else {
+        cb->fn.plain(cb->arg);
+    }
+    mem_free(cb, sizeof *cb);
+}
+
+/* The task switched back to us: finish what it asked for, off its stack. */
+static void after_switch(worker *w)
+{
+    task *t = w->switch_task;
+    w->current = NULL;
+    switch (w->switch_reason) {
+    case SWITCH_SUSPEND: {
+        if (!t->reg) registry_add(&w->rt->reg, (unsigned)w->id, t);
+        unsigned running = T_RUNNING;
+        if (atomic_compare_exchange_strong_explicit(&t->sched, &running, T_IDLE,
+                                                    memory_order_acq_rel, memory_order_acquire))
+            break;
+        /* woken while still running: it goes straight back to a queue */
+        atomic_store_explicit(&t->sched, T_SCHEDULED, memory_order_relaxed);
+        sched_ready(t);
+        break;
+    }
+    case SWITCH_YIELD:
+        atomic_store_explicit(&t->sched, T_SCHEDULED, memory_order_relaxed);
+        if (t->pinned) runnable_list_push(&w->local, &t->link);
+        else push_local(w, &t->link);
+        break;
+    case SWITCH_EXIT:
+        stack_give(&w->stacks, t->stk);
+        t->stk = NULL;
+        weft_future_release(&t->fut);
+        break;
+    }
+    w->switch_reason = SWITCH_NONE;
+    w->switch_task = NULL;
+}
+
+static void run_runnable(worker *w, runnable *r)
+{
+    if (r->kind == RUNNABLE_TASK_START || r->kind == RUNNABLE_TASK_RESUME) {
+        int start = r->kind == RUNNABLE_TASK_START;
+        task_run(start ? container_of(r, task, start_link) : container_of(r, task, link), start);
+        if (w->switch_reason != SWITCH_NONE) after_switch(w);
+        w->current = NULL;
+    } else {
+        run_callback((callback_item *)r);
+    }
+}
+
+static unsigned fire_timers(worker *w)
+{
+    uint64_t now = clock_ns();
+    unsigned n = timer_fire_due(&w->timers, now);
+    if (n) atomic_fetch_add_explicit(&w->stats.timers_fired, n, memory_order_relaxed);
+    return n;
+}
+
+static runnable *pop_shared(worker *w)
+{
+    runnable *r = inject_pop(&w->inbox);
+    if (!r) r = inject_pop(&w->rt->injectq);
+    return r;
+}
+
+static runnable *next_runnable(worker *w)
+{
+    runnable *r;
+    if (++w->tick % FAIR_INTERVAL == 0) {
+        fire_timers(w);
+        if ((r = pop_shared(w))) return r;
+        if (deque_size(&w->dq) > 1 && idle_sleepers(&w->rt->idle)) idle_notify(w->rt, 0);
+    }
+    if (w->lifo) {
+        task *t = w->lifo;
+        w->lifo = NULL;
+        if (w->lifo_runs < LIFO_MAX_RUNS) {
+            w->lifo_runs++;
+            return &t->link;
+        }
+        push_local(w, &t->link);
+    }
+    w->lifo_runs = 0;
+    if ((r = runnable_list_pop(&w->local))) return r;
+    if ((r = deque_pop_top(&w->dq))) return r;
+    if ((r = pop_shared(w))) return r;
+    if (fire_timers(w)) return next_runnable(w);
+    return steal_work(w);
+}
+
+/* ---- parking ------------------------------------------------------------------------- */
+
+static int has_work(worker *w)
+{
+    weft_rt *rt = w->rt;
+    if (w->lifo || w->local.head || deque_size(&w->dq) > 0 || inject_len(&w->inbox) ||
+        inject_len(&rt->injectq))
+        return 1;
+    for (unsigned i = 0; i < rt->nworkers; i++)
+        if (deque_size(&rt->workers[i].dq) > 0) return 1;
+    return timer_next(&w->timers) <= clock_ns();
+}
+
+/* The earliest deadline this worker must wake for: its own timers, and those of peers
+ * that are busy (a parked peer wakes for its own). */
+static uint64_t park_deadline(worker *w)
+{
+    weft_rt *rt = w->rt;
+    uint64_t deadline = timer_next(&w->timers);
+    for (unsigned i = 0; i < rt->nworkers; i++) {
+        worker *peer = &rt->workers[i];
+        if (peer != w && !atomic_load_explicit(&peer->sleeping, memory_order_acquire)) {
+            uint64_t d = timer_next(&peer->timers);
+            if (d < deadline) deadline = d;
+        }
+    }
+    return deadline;
+}
+
+static void worker_sleep(worker *w, uint64_t deadline)
+{
+    struct timespec ts, *tsp = NULL;
+    if (deadline != UINT64_MAX) {
+        uint64_t now = clock_ns();
+        uint64_t wait = deadline > now ? deadline - now : 0;
+        ts.tv_sec = (time_t)(wait / 1000000000u);
+        ts.tv_nsec = (long)(wait % 1000000000u);
+        tsp = &ts;
+    }
+    struct epoll_event events[16];
+    int n = epoll_pwait2(w->epfd, events, 16, tsp, NULL);
+    for (int i = 0; i < n; i++) {
+        if (events[i].data.ptr == NULL) { /* the wake-up eventfd */
+            uint64_t count;
+            if (read(w->wakefd, &count, sizeof count) < 0 && errno != EAGAIN) break;
+        }
+    }
+}
+
+static void worker_park(worker *w)
+{
+    weft_rt *rt = w->rt;
+    idle_enter(&rt->idle, w);
+    if (has_work(w)) {
+        idle_leave(&rt->idle, w);
+        return;
+    }
+    if (atomic_load_explicit(&rt->closing, memory_order_acquire)) rt_note_quiet(rt);
+    if (!atomic_load_explicit(&rt->stopping, memory_order_acquire)) {
+        atomic_fetch_add_explicit(&w->stats.parks, 1, memory_order_relaxed);
+        worker_sleep(w, park_deadline(w));
+    }
+    idle_leave(&rt->idle, w);
+    fire_timers(w);
+    steal_timers(w);
+}
+
+void *worker_main(void *arg)
+{
+    worker *w = arg;
+    weft_rt *rt = w->rt;
+    worker_set_current(w);
+    if (w->pinned_cpu >= 0) topo_pin_self((unsigned)w->pinned_cpu);
+    stack_thread_init();
+    coro_init_thread(&w->sched_ctx);
+    atomic_fetch_add_explicit(&rt->threads_started, 1, memory_order_release);
+    for (;;) {
+        runnable *r = next_runnable(w);
+        if (r) {
+            if (w->searching) idle_found_work(rt, w);
+            run_runnable(w, r);
+            continue;
+        }
+        if (atomic_load_explicit(&rt->stopping, memory_order_acquire)) break;
+        worker_park(w);
+    }
+    coro_destroy_thread(&w->sched_ctx);
+    stack_thread_exit();
+    worker_set_current(NULL);
+    return NULL;
+}
+
+/* ---- setup --------------------------------------------------------------------------- */
+
+int worker_init(worker *w, weft_rt *rt, int id)
+{
+    memset(w, 0, sizeof *w);
+    w->id = id;
+    w->rt = rt;
+    w->pinned_cpu = -1;
+    w->rng = 0x9E3779B97F4A7C15ull * (uint64_t)(id + 1);
+    w->epfd = w->wakefd = -1;
+    inject_init(&w->inbox);
+    atomic_init(&w->sleeping, 0);
+    stack_cache_init(&w->stacks, rt->stacks);
+    if (deque_init(&w->dq, 8) || timer_heap_init(&w->timers)) return -ENOMEM;
+    w->epfd = epoll_create1(EPOLL_CLOEXEC);
+    w->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (w->epfd < 0 || w->wakefd < 0) return -errno;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wakefd, &ev)) return -errno;
+    return 0;
+}
+
+void worker_destroy(worker *w)
+{
+    stack_cache_flush(&w->stacks);
+    deque_destroy(&w->dq);
+    timer_heap_destroy(&w->timers);
+    inject_destroy(&w->inbox);
+    if (w->epfd >= 0) close(w->epfd);
+    if (w->wakefd >= 0) close(w->wakefd);
+    mem_free(w->victims, sizeof(int) * (w->rt->nworkers ? w->rt->nworkers : 1));
+}
+
+void worker_unpark(worker *w)
+{
+    uint64_t one = 1;
+    if (write(w->wakefd, &one, sizeof one) < 0) {
+        /* EAGAIN: the counter is saturated, so a wake-up is already pending */
+    }
+}

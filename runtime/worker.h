@@ -1,0 +1,84 @@
+/*
+ * worker: one per-core event loop. Each worker thread owns a Chase-Lev deque (spawned and
+ * yielded tasks; the owner runs them oldest first and thieves take the oldest half), a
+ * LIFO slot for the task it woke last, a FIFO of pinned tasks and call_soon callbacks, a
+ * timer heap, an inbox other threads post to, and an epoll instance it parks in.
+ *
+ * Owner-only fields are marked so; the deque, inbox, timers and stats may be touched by
+ * other threads as their own headers say. Worker-local state is reached only through
+ * worker_current(), a non-inlined accessor behind a compiler barrier, because a task may
+ * resume on another thread and compilers cache thread-local addresses.
+ */
+#ifndef WEFT_WORKER_H
+#define WEFT_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "coro.h"
+#include "deque.h"
+#include "inject.h"
+#include "runnable.h"
+#include "stack.h"
+#include "task.h"
+#include "timer.h"
+
+struct weft_rt;
+
+typedef struct worker_stats {
+    _Atomic uint64_t tasks_run, steals, stolen_from, parks, io_polls, timers_fired,
+        max_queue_depth;
+} worker_stats;
+
+enum { SWITCH_NONE, SWITCH_SUSPEND, SWITCH_YIELD, SWITCH_EXIT };
+
+typedef struct worker {
+    /* owner-only */
+    int id;
+    struct weft_rt *rt;
+    coro sched_ctx;            /* the worker thread's own stack */
+    task *current;             /* the running task (innermost inline child) */
+    task *lifo;                /* LIFO slot: the task this worker woke last */
+    unsigned lifo_runs;        /* consecutive LIFO-slot runs (capped at 3) */
+    uint32_t tick;
+    int switch_reason;         /* why the current task switched back to the scheduler */
+    task *switch_task;
+    runnable_list local;       /* pinned tasks and call_soon callbacks, FIFO */
+    stack_cache stacks;
+    uint64_t rng;
+    int searching;
+    int *victims;              /* peers, nearest in the topology first */
+    unsigned cpu;              /* PU the worker is pinned to */
+    int pinned_cpu;
+    /* shared */
+    deque dq;
+    inject inbox;
+    timer_heap timers;
+    int epfd, wakefd;
+    atomic_int sleeping; /* in the idle set (park.c) */
+    worker_stats stats;
+    pthread_t thread;
+} worker;
+
+worker *worker_current(void);
+void worker_set_current(worker *w);
+
+/* Place a task that became ready. From a worker of t's runtime it goes to that worker
+ * (LIFO slot for wake-ups, deque bottom for spawns); otherwise to t's home inbox or the
+ * runtime's inject queue; an idle worker is woken if needed. */
+void sched_spawn(task *t);
+void sched_ready(task *t);
+/* Queue a callback item on worker w (the current worker) or on the runtime (any thread). */
+void sched_call_soon(worker *w, callback_item *cb);
+int sched_call_threadsafe(struct weft_rt *rt, int worker_id, callback_item *cb);
+
+void *worker_main(void *arg); /* the worker thread */
+int worker_init(worker *w, struct weft_rt *rt, int id);
+void worker_destroy(worker *w);
+void worker_unpark(worker *w); /* kick w out of epoll_wait */
+
+/* Switch from the current task to the scheduler (reason: SWITCH_*). */
+void worker_switch_out(worker *w, task *t, int reason);
+
+#endif
