@@ -23,13 +23,20 @@ typedef struct coro {
     void *tsan_fiber; /* TSan's fiber for this context */
 } coro;
 
-/* Make `c` describe the calling thread's own stack, so other coros can switch back to it. */
+/* Make `c` describe the calling thread's own stack, so other coros can switch back to it.
+ * Only that thread may switch to it. */
 void coro_init_thread(coro *c);
 void coro_destroy_thread(coro *c);
 
 /* Prepare `c` so that the first switch to it runs entry(arg) on the given stack.
- * entry must never return: it leaves with coro_exit_to(). Returns 0 or -ENOMEM. */
+ * entry must never return: it leaves with coro_exit_to(). Returns 0 or -ENOMEM.
+ * Each coro_init is ended by coro_exit_to, or by coro_destroy if it never exits. */
 int coro_init(coro *c, void *stack_lo, size_t stack_size, void (*entry)(void *), void *arg);
+
+/* Release what an initialised coro that will never reach coro_exit_to still holds (its
+ * TSan fiber): one never started, or suspended for good. Call it from another context.
+ * A no-op after coro_exit_to. */
+void coro_destroy(coro *c);
 
 /* Save the current context into `from` and resume `to`. Returns when something switches
  * back to `from`, possibly on another thread. */
