@@ -13,6 +13,9 @@
  * alternate signal stack (stack_thread_init() gives each worker one). A fault in a guard
  * region prints "weft: stack overflow in task '<label>' (stack size <n> bytes)" and
  * aborts; any other fault is passed on to the previous handler / default action.
+ *
+ * WEFT_STACK_GUARD=mprotect or =canary (read once, at the first stack-using call) forces
+ * that fallback, so tests can run every mode on any kernel.
  */
 #ifndef WEFT_STACK_H
 #define WEFT_STACK_H
@@ -44,10 +47,14 @@ void stack_pool_free(stack_pool *p); /* unmaps everything; no stack may be in us
 void stack_cache_init(stack_cache *c, stack_pool *p);
 void stack_cache_flush(stack_cache *c); /* give every cached stack back to the pool */
 
-stack *stack_take(stack_cache *c, size_t size); /* NULL when out of memory or address space */
+/* size is rounded up to a power of two >= 16 KiB (s->size says what you got). NULL when out
+ * of memory or address space. */
+stack *stack_take(stack_cache *c, size_t size);
 void stack_give(stack_cache *c, stack *s);
 int stack_check(const stack *s);                 /* 0, or -EFAULT if the floor canary is gone */
 size_t stack_default_size(void);                 /* 256 KiB */
+/* Print the overflow message for s and abort(): for a caller whose stack_check() failed. */
+void stack_overflow_abort(const stack *s) __attribute__((noreturn));
 
 void stack_overflow_handler_install(void); /* idempotent, process-wide */
 int stack_thread_init(void);               /* alternate signal stack for this thread */
