@@ -203,6 +203,7 @@ void task_wake(task *t)
 static int inline_eligible(task *self, task *c, worker *w)
 {
     return c->rt == self->rt && !c->pinned && (c->home < 0 || c->home == w->id) &&
+           c->stack_size <= self->stack_owner->stk->size &&
            atomic_load_explicit(&c->sched, memory_order_relaxed) == T_NEW;
 }
 
@@ -224,6 +225,24 @@ static void run_claimed_inline(task *self, task *c)
     self->stack_owner->stk->label = self->name;
 }
 
+/* Start entries of tasks that already ran inline, at the bottom of our deque: drop them
+ * now, so a fork-join tree that awaits its children in spawn order does not pile up one
+ * dead entry (and one unfreed task) per child until the worker next pops. */
+static void drop_stale_entries(worker *w)
+{
+    runnable *r;
+    while ((r = deque_peek_bottom(&w->dq)) && r->kind == RUNNABLE_TASK_START) {
+        task *t = container_of(r, task, start_link);
+        if (atomic_load_explicit(&t->sched, memory_order_acquire) == T_NEW) break;
+        runnable *x = deque_take(&w->dq);
+        if (x != r) { /* a thief took the last entry */
+            if (x) deque_push(&w->dq, x);
+            break;
+        }
+        weft_future_release(&t->fut);
+    }
+}
+
 int task_try_run_inline(task *c)
 {
     task *self = task_current();
@@ -243,6 +262,7 @@ int task_try_run_inline(task *c)
     }
     if (!task_claim(c)) return 0;
     run_claimed_inline(self, c); /* its entry stays queued; the popper drops it */
+    drop_stale_entries(worker_current());
     return 1;
 }
 

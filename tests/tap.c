@@ -95,6 +95,13 @@ int tap_is(const char *got, const char *expected, int negate, const char *file, 
 int tap_cmp_ok(long long a, const char *op, long long b, const char *file, int line,
                const char *fmt, ...)
 {
+    /* cmp_ok(a, "==", b) as in libtap, or cmp_ok(a, ==, b): the macro stringizes either */
+    char bare[8] = "";
+    size_t len = strlen(op);
+    if (len >= 2 && op[0] == '"' && op[len - 1] == '"' && len - 2 < sizeof bare) {
+        memcpy(bare, op + 1, len - 2);
+        op = bare;
+    }
     int pass;
     if (!strcmp(op, "==")) pass = a == b;
     else if (!strcmp(op, "!=")) pass = a != b;
