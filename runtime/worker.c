@@ -143,6 +143,8 @@ static void after_switch(worker *w)
 {
     task *t = w->switch_task;
     w->current = NULL;
+    stack *s = t->stack_owner->stk;
+    if (unlikely(stack_check(s))) stack_overflow_abort(s); /* canary mode's guard */
     switch (w->switch_reason) {
     case SWITCH_SUSPEND: {
         if (!t->reg) registry_add(&w->rt->reg, (unsigned)w->id, t);

@@ -1,0 +1,268 @@
+/*
+ * test_cancel: asyncio's cancellation rules on weft tasks. Cancelled before start (the
+ * body never runs), during a sleep, while awaiting a future or a task (the cancellation
+ * travels into the awaited future, as Task.cancel does), while running (delivered at the
+ * next wait), swallowed or re-raised, counted by weft_cancelling and undone by
+ * weft_uncancel; then cancellation races at random moments across workers and threads.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "tap.h"
+#include "weft.h"
+
+static atomic_int body_ran;
+
+static void *mark_ran(void *arg)
+{
+    atomic_store(&body_ran, 1);
+    return arg;
+}
+
+static void *sleep_then_report(void *arg)
+{
+    (void)arg;
+    int r = weft_sleep(30.0);
+    return (void *)(intptr_t)r; /* returns normally: the cancellation is swallowed */
+}
+
+static void *sleep_then_reraise(void *arg)
+{
+    (void)arg;
+    int r = weft_sleep(30.0);
+    return r ? weft_fail(r) : NULL;
+}
+
+static void *await_arg(void *arg)
+{
+    void *r = NULL;
+    int e = weft_await(arg, &r);
+    return e ? weft_fail(e) : r;
+}
+
+static void *busy_then_wait(void *arg)
+{
+    atomic_int *go = arg;
+    while (!atomic_load(go)) { /* spin: a running task, not waiting */
+    }
+    int first = weft_sleep(0.001);  /* the pending cancellation is delivered here */
+    int second = weft_sleep(0.001); /* and only once */
+    return (void *)(intptr_t)(first * 1000 + second);
+}
+
+static void *busy_then_return(void *arg)
+{
+    atomic_int *go = arg;
+    while (!atomic_load(go)) {
+    }
+    return (void *)1; /* never waited: asyncio cancels it as it returns */
+}
+
+static void *count_cancels(void *arg)
+{
+    (void)arg;
+    int seen[4];
+    seen[0] = weft_cancelling();
+    int r = weft_sleep(30.0);
+    seen[1] = weft_cancelling();
+    seen[2] = weft_uncancel();
+    seen[3] = weft_sleep(0.001); /* uncancelled back to 0: later waits are not cancelled */
+    return (void *)(intptr_t)(r == -ECANCELED && seen[0] == 0 && seen[1] == 1 && seen[2] == 0 &&
+                              seen[3] == 0);
+}
+
+static void wait_until_suspended(void)
+{
+    for (int i = 0; i < 20; i++) weft_sleep(0.001);
+}
+
+static void *scenarios(void *arg)
+{
+    (void)arg;
+    void *r;
+
+    /* 1. before start */
+    weft_spawn_opts elsewhere = {.worker = (int)weft_workers() - 1};
+    weft_future *f = weft_spawn_ex(mark_ran, NULL, &elsewhere);
+    cmp_ok(weft_cancel(f), "==", 1, "cancel before start: requested");
+    cmp_ok(weft_await(f, &r), "==", -ECANCELED, "cancel before start: await gives -ECANCELED");
+    ok(weft_cancelled(f), "cancel before start: the task is cancelled");
+    weft_sleep(0.01);
+    ok(!atomic_load(&body_ran), "cancel before start: the body never ran");
+    cmp_ok(weft_cancel(f), "==", 0, "cancel of a done task returns 0");
+    weft_future_release(f);
+
+    /* 2. during a sleep, swallowed: the task is not cancelled */
+    f = weft_spawn(sleep_then_report, NULL);
+    wait_until_suspended();
+    cmp_ok(weft_cancel(f), "==", 1, "cancel during sleep: requested");
+    cmp_ok(weft_await(f, &r), "==", 0, "a task that swallows the cancellation ends normally");
+    cmp_ok((intptr_t)r, "==", -ECANCELED, "its sleep returned -ECANCELED");
+    ok(!weft_cancelled(f), "and it is not cancelled");
+    weft_future_release(f);
+
+    /* 3. during a sleep, re-raised with weft_fail(-ECANCELED): cancelled */
+    f = weft_spawn(sleep_then_reraise, NULL);
+    wait_until_suspended();
+    weft_cancel(f);
+    cmp_ok(weft_await(f, &r), "==", -ECANCELED, "weft_fail(-ECANCELED): await -ECANCELED");
+    ok(weft_cancelled(f), "weft_fail(-ECANCELED) makes a cancelled task");
+    weft_future_release(f);
+
+    /* 4. while awaiting a plain future: the future is cancelled too (Task.cancel) */
+    weft_future *plain = weft_future_new();
+    f = weft_spawn(await_arg, plain);
+    wait_until_suspended();
+    weft_cancel(f);
+    cmp_ok(weft_await(f, &r), "==", -ECANCELED, "cancel while awaiting a future: -ECANCELED");
+    ok(weft_cancelled(plain), "the awaited future was cancelled with it");
+    weft_future_release(f);
+    weft_future_release(plain);
+
+    /* 5. while awaiting a task that swallows: the awaiter gets its result, as in asyncio */
+    weft_future *inner = weft_spawn_ex(sleep_then_report, NULL, &elsewhere);
+    f = weft_spawn(await_arg, inner);
+    wait_until_suspended();
+    weft_cancel(f);
+    cmp_ok(weft_await(f, &r), "==", 0, "cancel travels into the awaited task, which swallows");
+    cmp_ok((intptr_t)r, "==", -ECANCELED, "so the awaiter returns the inner result");
+    weft_future_release(f);
+    weft_future_release(inner);
+
+    /* 6. while awaiting a task that re-raises: both cancelled */
+    inner = weft_spawn_ex(sleep_then_reraise, NULL, &elsewhere);
+    f = weft_spawn(await_arg, inner);
+    wait_until_suspended();
+    weft_cancel(f);
+    cmp_ok(weft_await(f, &r), "==", -ECANCELED, "awaiter of a re-raising task: -ECANCELED");
+    ok(weft_cancelled(inner), "the inner task is cancelled");
+    weft_future_release(f);
+    weft_future_release(inner);
+
+    /* 7. a running task: its next wait returns -ECANCELED, once */
+    atomic_int go = 0;
+    f = weft_spawn_ex(busy_then_wait, &go, &elsewhere);
+    weft_sleep(0.005);
+    weft_cancel(f);
+    atomic_store(&go, 1);
+    cmp_ok(weft_await(f, &r), "==", 0, "a running task keeps running after cancel");
+    cmp_ok((intptr_t)r, "==", -ECANCELED * 1000, "its next wait returns -ECANCELED, the one after 0");
+    weft_future_release(f);
+
+    /* 8. a running task that returns without waiting: cancelled as it returns */
+    atomic_store(&go, 0);
+    f = weft_spawn_ex(busy_then_return, &go, &elsewhere);
+    weft_sleep(0.005);
+    weft_cancel(f);
+    atomic_store(&go, 1);
+    cmp_ok(weft_await(f, &r), "==", -ECANCELED, "returning with a pending cancellation: cancelled");
+    weft_future_release(f);
+
+    /* 9. cancelling() and uncancel() */
+    f = weft_spawn(count_cancels, NULL);
+    wait_until_suspended();
+    weft_cancel(f);
+    cmp_ok(weft_await(f, &r), "==", 0, "cancelling/uncancel task");
+    ok((intptr_t)r, "cancelling counts requests; uncancel to 0 clears the pending cancellation");
+    weft_future_release(f);
+    ok(weft_cancelling() == 0 && weft_uncancel() == 0, "an uncancelled task reports 0");
+
+    /* 10. several awaiters of one cancelled task */
+    inner = weft_spawn_ex(sleep_then_reraise, NULL, &elsewhere);
+    weft_future *awaiters[6];
+    for (int i = 0; i < 6; i++) awaiters[i] = weft_spawn(await_arg, inner);
+    wait_until_suspended();
+    weft_cancel(inner);
+    int all = 1;
+    for (int i = 0; i < 6; i++) {
+        if (weft_await(awaiters[i], &r) != -ECANCELED) all = 0;
+        weft_future_release(awaiters[i]);
+    }
+    ok(all, "every awaiter of a cancelled task sees -ECANCELED");
+    weft_future_release(inner);
+    cmp_ok(weft_cancel(NULL), "==", -EINVAL, "cancel(NULL): -EINVAL");
+    return NULL;
+}
+
+/* ---- races: cancellation at random moments ---------------------------------------------- */
+
+enum { RACERS = 2000 };
+static atomic_long sleeps_ok, sleeps_cancelled, sleeps_other;
+
+static void *racer(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    for (int i = 0; i < 3; i++) {
+        int r = weft_sleep((rand_r(&seed) % 200) * 1e-6);
+        if (r == 0) atomic_fetch_add(&sleeps_ok, 1);
+        else if (r == -ECANCELED) atomic_fetch_add(&sleeps_cancelled, 1);
+        else atomic_fetch_add(&sleeps_other, 1);
+        if (rand_r(&seed) % 2) weft_yield();
+    }
+    return (void *)1;
+}
+
+static weft_future *targets[RACERS];
+
+static void *canceller(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    for (int i = 0; i < RACERS / 2; i++) {
+        weft_cancel(targets[rand_r(&seed) % RACERS]);
+        if (i % 16 == 0) weft_sleep(1e-5);
+    }
+    return NULL;
+}
+
+static void *foreign_canceller(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    for (int i = 0; i < RACERS / 4; i++) weft_cancel(targets[rand_r(&seed) % RACERS]);
+    return NULL;
+}
+
+static void *races(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < RACERS; i++) targets[i] = weft_spawn(racer, (void *)(uintptr_t)(i + 1));
+    pthread_t th;
+    pthread_create(&th, NULL, foreign_canceller, (void *)7);
+    weft_future *c1 = weft_spawn(canceller, (void *)3), *c2 = weft_spawn(canceller, (void *)5);
+    long cancelled = 0, completed = 0, bad = 0;
+    for (int i = 0; i < RACERS; i++) {
+        void *r;
+        int e = weft_await(targets[i], &r);
+        if (e == -ECANCELED && weft_cancelled(targets[i])) cancelled++;
+        else if (e == 0 && r == (void *)1) completed++;
+        else bad++;
+    }
+    weft_await(c1, NULL);
+    weft_await(c2, NULL);
+    pthread_join(th, NULL);
+    weft_future_release(c1);
+    weft_future_release(c2);
+    for (int i = 0; i < RACERS; i++) weft_future_release(targets[i]);
+    cmp_ok(bad, "==", 0, "every racer ended cancelled or completed");
+    cmp_ok(cancelled + completed, "==", RACERS, "and none was lost");
+    cmp_ok(atomic_load(&sleeps_other), "==", 0, "every sleep returned 0 or -ECANCELED");
+    note("%ld cancelled before start or at a wait, %ld swallowed or finished; sleeps %ld ok, %ld "
+         "cancelled", cancelled, completed, atomic_load(&sleeps_ok), atomic_load(&sleeps_cancelled));
+    return NULL;
+}
+
+int main(void)
+{
+    weft_config cfg;
+    weft_config_default(&cfg);
+    if (!cfg.workers) cfg.workers = 4;
+    cmp_ok(weft_run(scenarios, NULL, &cfg, NULL), "==", 0, "scenarios");
+    for (int round = 0; round < 3; round++)
+        cmp_ok(weft_run(races, NULL, &cfg, NULL), "==", 0, "races, round %d", round);
+    weft_config one = cfg;
+    one.workers = 1;
+    cmp_ok(weft_run(races, NULL, &one, NULL), "==", 0, "races on one worker");
+    done_testing();
+}
