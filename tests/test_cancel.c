@@ -22,9 +22,12 @@ static void *mark_ran(void *arg)
     return arg;
 }
 
+static atomic_int started; /* bodies that reached their wait (or are about to) */
+
 static void *sleep_then_report(void *arg)
 {
     (void)arg;
+    atomic_fetch_add(&started, 1);
     int r = weft_sleep(30.0);
     return (void *)(intptr_t)r; /* returns normally: the cancellation is swallowed */
 }
@@ -32,12 +35,14 @@ static void *sleep_then_report(void *arg)
 static void *sleep_then_reraise(void *arg)
 {
     (void)arg;
+    atomic_fetch_add(&started, 1);
     int r = weft_sleep(30.0);
     return r ? weft_fail(r) : NULL;
 }
 
 static void *await_arg(void *arg)
 {
+    atomic_fetch_add(&started, 1);
     void *r = NULL;
     int e = weft_await(arg, &r);
     return e ? weft_fail(e) : r;
@@ -64,6 +69,7 @@ static void *busy_then_return(void *arg)
 static void *count_cancels(void *arg)
 {
     (void)arg;
+    atomic_fetch_add(&started, 1);
     int seen[4];
     seen[0] = weft_cancelling();
     int r = weft_sleep(30.0);
@@ -74,9 +80,18 @@ static void *count_cancels(void *arg)
                               seen[3] == 0);
 }
 
+/* Until `n` more bodies reached their wait; then a little longer, so most are parked. */
+static void wait_until_suspended_n(int n)
+{
+    static int expected;
+    expected += n;
+    while (atomic_load(&started) < expected) weft_sleep(0.0005);
+    weft_sleep(0.002);
+}
+
 static void wait_until_suspended(void)
 {
-    for (int i = 0; i < 20; i++) weft_sleep(0.001);
+    wait_until_suspended_n(1);
 }
 
 static void *scenarios(void *arg)
@@ -84,9 +99,11 @@ static void *scenarios(void *arg)
     (void)arg;
     void *r;
 
-    /* 1. before start */
-    weft_spawn_opts elsewhere = {.worker = (int)weft_workers() - 1};
-    weft_future *f = weft_spawn_ex(mark_ran, NULL, &elsewhere);
+    /* this body is pinned to worker 0; "elsewhere" is worker 1, where busy tasks spin */
+    weft_spawn_opts here = {.worker = 0, .pinned = 1}, elsewhere = {.worker = 1, .pinned = 1};
+
+    /* 1. before start: pinned to our own worker, it cannot start while we run */
+    weft_future *f = weft_spawn_ex(mark_ran, NULL, &here);
     cmp_ok(weft_cancel(f), "==", 1, "cancel before start: requested");
     cmp_ok(weft_await(f, &r), "==", -ECANCELED, "cancel before start: await gives -ECANCELED");
     ok(weft_cancelled(f), "cancel before start: the task is cancelled");
@@ -135,7 +152,7 @@ static void *scenarios(void *arg)
     /* 6. while awaiting a task that re-raises: both cancelled */
     inner = weft_spawn_ex(sleep_then_reraise, NULL, &elsewhere);
     f = weft_spawn(await_arg, inner);
-    wait_until_suspended();
+    wait_until_suspended_n(2);
     weft_cancel(f);
     cmp_ok(weft_await(f, &r), "==", -ECANCELED, "awaiter of a re-raising task: -ECANCELED");
     ok(weft_cancelled(inner), "the inner task is cancelled");
@@ -174,7 +191,7 @@ static void *scenarios(void *arg)
     inner = weft_spawn_ex(sleep_then_reraise, NULL, &elsewhere);
     weft_future *awaiters[6];
     for (int i = 0; i < 6; i++) awaiters[i] = weft_spawn(await_arg, inner);
-    wait_until_suspended();
+    wait_until_suspended_n(7);
     weft_cancel(inner);
     int all = 1;
     for (int i = 0; i < 6; i++) {
@@ -253,12 +270,21 @@ static void *races(void *arg)
     return NULL;
 }
 
+static void *pinned_scenarios(void *arg)
+{
+    weft_spawn_opts on_zero = {.name = "scenarios", .worker = 0, .pinned = 1};
+    weft_future *f = weft_spawn_ex(scenarios, arg, &on_zero);
+    int r = weft_await(f, NULL);
+    weft_future_release(f);
+    return r ? weft_fail(r) : NULL;
+}
+
 int main(void)
 {
     weft_config cfg;
     weft_config_default(&cfg);
-    if (!cfg.workers) cfg.workers = 4;
-    cmp_ok(weft_run(scenarios, NULL, &cfg, NULL), "==", 0, "scenarios");
+    if (cfg.workers < 2) cfg.workers = 4;
+    cmp_ok(weft_run(pinned_scenarios, NULL, &cfg, NULL), "==", 0, "scenarios");
     for (int round = 0; round < 3; round++)
         cmp_ok(weft_run(races, NULL, &cfg, NULL), "==", 0, "races, round %d", round);
     weft_config one = cfg;
