@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "tap.h"
+#include "testutil.h"
 #include "weft.h"
 
 static atomic_int body_ran;

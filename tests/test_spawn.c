@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "tap.h"
+#include "testutil.h"
 #include "weft.h"
 
 static void *identity(void *arg)
@@ -148,10 +149,11 @@ static void *bump(void *arg)
 static void *million(void *arg)
 {
     (void)arg;
-    enum { N = 1000000, BATCH = 1000 };
+    enum { BATCH = 1000 };
+    const long N = scaled(1000000) / BATCH * BATCH + BATCH;
     long sum = 0, errors = 0;
     weft_future *fs[BATCH];
-    for (int done = 0; done < N; done += BATCH) {
+    for (long done = 0; done < N; done += BATCH) {
         for (int i = 0; i < BATCH; i++) fs[i] = weft_spawn(bump, (void *)(intptr_t)(i + 1));
         for (int i = 0; i < BATCH; i++) {
             void *r;
@@ -160,9 +162,9 @@ static void *million(void *arg)
             weft_future_release(fs[i]);
         }
     }
-    cmp_ok(errors, "==", 0, "1M spawn/await: no errors");
-    cmp_ok(sum, "==", (long)N / BATCH * BATCH * (BATCH + 1) / 2, "1M spawn/await: every result");
-    cmp_ok(atomic_load(&bumps), "==", sum, "1M spawn/await: every body ran exactly once");
+    cmp_ok(errors, "==", 0, "%ld spawn/await: no errors", N);
+    cmp_ok(sum, "==", N / BATCH * BATCH * (BATCH + 1) / 2, "spawn/await: every result");
+    cmp_ok(atomic_load(&bumps), "==", sum, "spawn/await: every body ran exactly once");
     return NULL;
 }
 
