@@ -101,16 +101,24 @@ weft_future *weft_future_new(void)
     return f;
 }
 
+int future_set(weft_future *f, int err, void *result)
+{
+    weft_future_retain(f);
+    int r = future_complete(f, err, result);
+    weft_future_release(f);
+    return r;
+}
+
 int weft_future_set_result(weft_future *f, void *result)
 {
     if (!future_valid(f) || f->is_task) return -EINVAL;
-    return future_complete(f, 0, result);
+    return future_set(f, 0, result);
 }
 
 int weft_future_set_error(weft_future *f, int err)
 {
     if (!future_valid(f) || f->is_task || err >= 0) return -EINVAL;
-    return future_complete(f, err, NULL);
+    return future_set(f, err, NULL);
 }
 
 int weft_future_add_done_callback(weft_future *f, void (*cb)(weft_future *, void *), void *arg)

@@ -35,7 +35,7 @@ cmake --build "$dir" -j "$(nproc)"
 export WEFT_TEST_MODE="$mode"
 [ "$mode" = valgrind ] && export WEFT_TEST_SCALE=20
 if [ "$mode" = sanitize ]; then
-    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1
+    export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
     export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
     export WEFT_TEST_SCALE=4
 fi
