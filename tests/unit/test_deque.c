@@ -7,8 +7,9 @@
  *
  * Items carry a plain (non-atomic) payload written before the push and checked and
  * rewritten by whoever takes the item, so ThreadSanitizer also checks the hand-off.
- * WEFT_DEQUE_SCALE (a factor, default 1; 1/8 under TSan, 1/10 under valgrind) scales
- * the iteration counts; WEFT_DEQUE_SEED fixes the random seed.
+ * WEFT_TEST_SCALE (testutil.h) divides the iteration counts; when it is unset, an ASan
+ * build divides them by 2, a TSan build by 8 and a run under valgrind by 10.
+ * WEFT_DEQUE_SEED fixes the random seed.
  */
 #include "deque.h"
 
@@ -22,6 +23,7 @@
 
 #include "common.h"
 #include "tap.h"
+#include "testutil.h"
 
 #if __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h>
@@ -32,13 +34,12 @@
 
 enum { MAX_THIEVES = 4 };
 
-static double scale = 1.0;
+static long slow_tool_divisor = 1;
 static uint64_t seed;
 
-static long scaled(long count)
+static long iterations(long count)
 {
-    long n = (long)(count * scale);
-    return n > 0 ? n : 1;
+    return scaled(getenv("WEFT_TEST_SCALE") ? count : count / slow_tool_divisor);
 }
 
 static uint64_t rng_next(uint64_t *state) /* xorshift64* */
@@ -152,7 +153,7 @@ static void test_growth(void)
 /* Random operations against a plain array model: the deque holds model[head, tail). */
 static void test_against_model(void)
 {
-    long ops = scaled(2000000);
+    long ops = iterations(2000000);
     long *model = malloc(sizeof(long) * (size_t)ops);
     long head = 0, tail = 0, next = 0, mismatches = 0, max_size = 0;
     uint64_t rng = seed;
@@ -436,25 +437,25 @@ static void test_hammer(long rounds, int thieves, int max_items, int use_pop_top
 
 int main(void)
 {
-    const char *env = getenv("WEFT_DEQUE_SCALE");
-#ifdef WEFT_TSAN
-    scale = 1.0 / 8;
+#if defined(WEFT_ASAN)
+    slow_tool_divisor = 2;
+#elif defined(WEFT_TSAN)
+    slow_tool_divisor = 8;
 #endif
-    if (ON_VALGRIND()) scale = 1.0 / 10;
-    if (env) scale = strtod(env, NULL);
-    env = getenv("WEFT_DEQUE_SEED");
+    if (ON_VALGRIND()) slow_tool_divisor = 10;
+    const char *env = getenv("WEFT_DEQUE_SEED");
     seed = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL);
     seed |= 1; /* xorshift needs a non-zero state */
-    note("seed %llu (WEFT_DEQUE_SEED), scale %g (WEFT_DEQUE_SCALE)", (unsigned long long)seed,
-         scale);
+    note("seed %llu (WEFT_DEQUE_SEED); 8M stress items become %ld", (unsigned long long)seed,
+         iterations(8000000));
 
     test_empty();
     test_order();
     test_growth();
     test_against_model();
-    test_stress(scaled(8000000), 3);
-    test_stress(scaled(4000000), MAX_THIEVES);
-    test_hammer(scaled(400000), 1, 1, 0);
-    test_hammer(scaled(200000), 2, 3, 1);
+    test_stress(iterations(8000000), 3);
+    test_stress(iterations(4000000), MAX_THIEVES);
+    test_hammer(iterations(400000), 1, 1, 0);
+    test_hammer(iterations(200000), 2, 3, 1);
     done_testing();
 }
