@@ -87,7 +87,7 @@ static timer_record *record_take(void)
         if (!chunk) return NULL;
         chunks[nrecords >> CHUNK_BITS] = chunk;
     }
-    timer_record *r = record_at(nrecords);
+    timer_record *r = &chunks[nrecords >> CHUNK_BITS][nrecords & (CHUNK_SIZE - 1)];
     r->index = nrecords++;
     r->gen = 0;
     return r;
@@ -144,6 +144,7 @@ weft_timer *weft_call_at(double when, void (*cb)(void *), void *arg)
         errno = ENOMEM;
         return NULL;
     }
+    idle_watch_timers(w->rt, w); /* the caller may keep this worker busy past the deadline */
     return (weft_timer *)(uintptr_t)handle;
 }
 

@@ -3,9 +3,8 @@
  *
  * Completion takes the lock, publishes DONE, signals every waiter in FIFO order while
  * still holding it (waitq.h requires it), then schedules the done-callbacks outside it,
- * in the order they were added, on a worker: the current one when it belongs to the
- * future's runtime, otherwise through that runtime's inject queue. Callbacks never run
- * inside set_result / set_error.
+ * in the order they were added, on one worker chosen by the future's address (see
+ * schedule_callbacks). Callbacks never run inside set_result / set_error.
  */
 #include "future.h"
 
@@ -36,15 +35,16 @@ void future_init(weft_future *f, int is_task, weft_rt *rt)
     f->rt = rt;
 }
 
+/* All of a future's callbacks run on one worker, chosen by the future's address, through
+ * that worker's FIFO queues: so they run one after another, in the order they were added,
+ * whichever threads added them and completed the future. */
 static void schedule_callbacks(weft_future *f, runnable_list *cbs)
 {
-    worker *w = worker_current();
+    int target = (int)(((uintptr_t)f >> 6) % f->rt->nworkers);
     runnable *r;
     while ((r = runnable_list_pop(cbs))) {
-        callback_item *cb = (callback_item *)r;
         weft_future_retain(f); /* dropped after the callback ran */
-        if (w && w->rt == f->rt) sched_call_soon(w, cb);
-        else sched_call_threadsafe(f->rt, -1, cb);
+        sched_call_threadsafe(f->rt, target, (callback_item *)r);
     }
 }
 

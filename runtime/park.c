@@ -22,6 +22,7 @@ int idle_init(idle_set *s, unsigned nworkers)
 {
     pthread_mutex_init(&s->mutex, NULL);
     atomic_init(&s->state, nworkers << 16);
+    atomic_init(&s->wake_at, 0);
     s->nsleepers = 0;
     s->nworkers = nworkers;
     s->sleepers = mem_alloc(sizeof(worker *) * nworkers);
@@ -55,6 +56,15 @@ int idle_try_search(idle_set *s, worker *w)
     return ok;
 }
 
+/* Recompute wake_at from the sleepers' deadlines; the caller holds the mutex. */
+static void update_wake_at(idle_set *s)
+{
+    uint64_t at = s->nsleepers ? UINT64_MAX : 0;
+    for (unsigned i = 0; i < s->nsleepers; i++)
+        if (s->sleepers[i]->park_until < at) at = s->sleepers[i]->park_until;
+    atomic_store_explicit(&s->wake_at, at, memory_order_release);
+}
+
 /* Pop a sleeper and count it as unparked and searching; the caller holds the mutex. */
 static worker *pop_sleeper(idle_set *s, worker *prefer)
 {
@@ -71,6 +81,7 @@ static worker *pop_sleeper(idle_set *s, worker *prefer)
     atomic_store_explicit(&s->state, st + ONE_UNPARKED + 1, memory_order_seq_cst);
     w->searching = 1;
     atomic_store_explicit(&w->sleeping, 0, memory_order_release);
+    update_wake_at(s);
     return w;
 }
 
@@ -110,7 +121,7 @@ void idle_found_work(weft_rt *rt, worker *w)
     if (last) idle_notify(rt, 1); /* ramp up: the last searcher to find work wakes one more */
 }
 
-void idle_enter(idle_set *s, worker *w)
+void idle_enter(idle_set *s, worker *w, uint64_t deadline)
 {
     pthread_mutex_lock(&s->mutex);
     unsigned st = atomic_load_explicit(&s->state, memory_order_relaxed);
@@ -119,7 +130,9 @@ void idle_enter(idle_set *s, worker *w)
     w->searching = 0;
     atomic_store_explicit(&s->state, st, memory_order_seq_cst);
     s->sleepers[s->nsleepers++] = w;
+    w->park_until = deadline;
     atomic_store_explicit(&w->sleeping, 1, memory_order_release);
+    update_wake_at(s);
     pthread_mutex_unlock(&s->mutex);
     atomic_thread_fence(memory_order_seq_cst); /* pairs with the producers' fence */
 }
@@ -137,6 +150,7 @@ void idle_leave(idle_set *s, worker *w)
         unsigned st = atomic_load_explicit(&s->state, memory_order_relaxed);
         atomic_store_explicit(&s->state, st + ONE_UNPARKED, memory_order_seq_cst);
         atomic_store_explicit(&w->sleeping, 0, memory_order_release);
+        update_wake_at(s);
     }
     pthread_mutex_unlock(&s->mutex);
 }
@@ -144,4 +158,17 @@ void idle_leave(idle_set *s, worker *w)
 void idle_wake_all(weft_rt *rt)
 {
     for (unsigned i = 0; i < rt->nworkers; i++) worker_unpark(&rt->workers[i]);
+}
+
+void idle_watch_timers(weft_rt *rt, worker *w)
+{
+    idle_set *s = &rt->idle;
+    uint64_t due = timer_next(&w->timers);
+    if (due == UINT64_MAX || due >= atomic_load_explicit(&s->wake_at, memory_order_acquire))
+        return; /* no timer, or nobody parked, or a parked worker wakes in time anyway */
+    pthread_mutex_lock(&s->mutex);
+    worker *helper = NULL;
+    if (due < atomic_load_explicit(&s->wake_at, memory_order_relaxed)) helper = pop_sleeper(s, NULL);
+    pthread_mutex_unlock(&s->mutex);
+    if (helper) worker_unpark(helper);
 }

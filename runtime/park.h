@@ -15,6 +15,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 
 struct worker;
 struct weft_rt;
@@ -22,6 +23,9 @@ struct weft_rt;
 typedef struct idle_set {
     pthread_mutex_t mutex;
     atomic_uint state;
+    /* The earliest time a parked worker will wake by itself (0: none is parked), so a busy
+     * worker can tell whether its own due timers would wait for it (idle_watch_timers). */
+    _Atomic uint64_t wake_at;
     struct worker **sleepers; /* a stack: the most recently parked is woken first */
     unsigned nsleepers, nworkers;
 } idle_set;
@@ -33,10 +37,14 @@ void idle_found_work(struct weft_rt *rt, struct worker *w); /* w stops searching
 /* Work was published. strict: nobody running will see it unless woken (inject, inbox). */
 void idle_notify(struct weft_rt *rt, int strict);
 void idle_wake_worker(struct weft_rt *rt, struct worker *target); /* work aimed at target */
-/* Park protocol: enter, look at the queues once more, then sleep and leave. */
-void idle_enter(idle_set *s, struct worker *w);
+/* Park protocol: enter (saying until when w will sleep), look at the queues once more,
+ * then sleep and leave. */
+void idle_enter(idle_set *s, struct worker *w, uint64_t deadline);
 void idle_leave(idle_set *s, struct worker *w);
 unsigned idle_sleepers(idle_set *s);
 void idle_wake_all(struct weft_rt *rt);
+/* w is about to be busy: if its earliest timer is due before any parked worker wakes,
+ * wake one, which then sleeps no longer than that timer and fires it if w cannot. */
+void idle_watch_timers(struct weft_rt *rt, struct worker *w);
 
 #endif

@@ -62,7 +62,6 @@ static task *task_new(weft_rt *rt, weft_fn fn, void *arg, const weft_spawn_opts 
     t->pinned = 0;
     t->failed = 0;
     t->fail_err = 0;
-    t->saved_errno = 0;
     t->stack_size = 0;
     atomic_init(&t->cancel_requests, 0);
     atomic_init(&t->must_cancel, 0);
@@ -111,6 +110,7 @@ static void task_body(task *t)
 static void task_entry(void *arg)
 {
     task *t = arg;
+    worker_after_switch(worker_current()); /* we may have been switched to by a task */
     task_body(t);
     worker *w = worker_current();
     worker_switch_out(w, t, SWITCH_EXIT);
@@ -130,18 +130,18 @@ static int must_not_start(task *t)
            atomic_load_explicit(&t->rt->closing, memory_order_acquire);
 }
 
-void task_run(task *t, int start)
+int task_prepare(task *t, int start)
 {
     worker *w = worker_current();
     if (start) {
         if (!task_claim(t)) { /* started inline by an awaiter, or cancelled */
             weft_future_release(&t->fut);
-            return;
+            return 0;
         }
         if (must_not_start(t)) {
             task_finish(t, NULL, 1);
             weft_future_release(&t->fut);
-            return;
+            return 0;
         }
         size_t size = t->stack_size ? t->stack_size : t->rt->stack_size;
         t->stk = stack_take(&w->stacks, size);
@@ -154,26 +154,32 @@ void task_run(task *t, int start)
             t->fail_err = -ENOMEM;
             task_finish(t, NULL, 0);
             weft_future_release(&t->fut);
-            return;
+            return 0;
         }
     } else {
         atomic_store_explicit(&t->sched, T_RUNNING, memory_order_relaxed);
     }
-    task *owner = t->stack_owner;
-    owner->stk->label = t->name;
+    t->stack_owner->stk->label = t->name;
     w->current = t;
     atomic_fetch_add_explicit(&w->stats.tasks_run, 1, memory_order_relaxed);
-    coro_switch(&w->sched_ctx, &owner->ctx);
+    idle_watch_timers(w->rt, w);
+    return 1;
 }
 
+/* Leave task t for `reason`. The next task of this worker's local queues, if there is one,
+ * is switched to directly; otherwise the worker's scheduler context. Whichever context
+ * runs next finishes what t asked for (worker_after_switch), now that t's stack is free. */
 void worker_switch_out(worker *w, task *t, int reason)
 {
     w->switch_reason = reason;
     w->switch_task = t;
-    if (reason == SWITCH_EXIT) coro_exit_to(&t->ctx, &w->sched_ctx);
-    t->saved_errno = errno_load();
-    coro_switch(&t->stack_owner->ctx, &w->sched_ctx);
-    errno_store(t->saved_errno);
+    task *next = worker_next_direct(w);
+    coro *to = next ? &next->stack_owner->ctx : &w->sched_ctx;
+    if (reason == SWITCH_EXIT) coro_exit_to(&t->ctx, to);
+    int saved_errno = errno_load();
+    coro_switch(&t->stack_owner->ctx, to);
+    worker_after_switch(worker_current());
+    errno_store(saved_errno);
 }
 
 void task_suspend(void)

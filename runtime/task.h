@@ -49,7 +49,6 @@ typedef struct task {
     uint8_t pinned; /* never leaves `home` */
     uint8_t failed; /* weft_fail() was called */
     int fail_err;
-    int saved_errno;
     size_t stack_size;
     atomic_int cancel_requests; /* Task.cancelling() */
     atomic_bool must_cancel;    /* a request not yet delivered to a wait */
@@ -77,8 +76,10 @@ int task_cancel(task *t);
 void task_shutdown_cancel(task *t);
 /* Run t's body on the current stack if nobody started it yet; 1 if it ran here. */
 int task_try_run_inline(task *t);
-/* The scheduler runs a queue entry of t: its start entry, or a resume entry. */
-void task_run(task *t, int start);
+/* Make a queue entry of t (its start entry, or a resume entry) the current worker's
+ * running task, ready to be switched to: 1, or 0 if there is nothing to run (the entry was
+ * stale, or the task was cancelled before it started and has been settled). */
+int task_prepare(task *t, int start);
 void task_free(task *t);
 
 #endif

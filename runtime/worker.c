@@ -89,7 +89,7 @@ void sched_spawn(task *t)
     worker *w = own_worker(t->rt);
     if (!w || (t->home >= 0 && t->home != w->id)) {
         post_remote(t->rt, t->home, &t->start_link);
-    } else if (t->pinned) {
+    } else if (t->home >= 0) { /* it must start here: keep it out of thieves' reach */
         runnable_list_push(&w->local, &t->start_link);
     } else {
         push_local(w, &t->start_link);
@@ -120,8 +120,8 @@ int sched_call_threadsafe(weft_rt *rt, int worker_id, callback_item *cb)
 {
     if (!rt) return -EINVAL;
     worker *w = own_worker(rt);
-    if (w && (worker_id < 0 || worker_id == w->id)) sched_call_soon(w, cb);
-    else post_remote(rt, worker_id, &cb->link);
+    if (w && worker_id < 0) sched_call_soon(w, cb);
+    else post_remote(rt, worker_id, &cb->link); /* one FIFO per worker: order is kept */
     return 0;
 }
 
@@ -138,11 +138,11 @@ static void run_callback(callback_item *cb)
     mem_free(cb, sizeof *cb);
 }
 
-/* The task switched back to us: finish what it asked for, off its stack. */
-static void after_switch(worker *w)
+/* A task switched away: finish what it asked for, now that its stack is not in use. */
+void worker_after_switch(worker *w)
 {
+    if (w->switch_reason == SWITCH_NONE) return;
     task *t = w->switch_task;
-    w->current = NULL;
     stack *s = t->stack_owner->stk;
     if (unlikely(stack_check(s))) stack_overflow_abort(s); /* canary mode's guard */
     switch (w->switch_reason) {
@@ -172,16 +172,28 @@ static void after_switch(worker *w)
     w->switch_task = NULL;
 }
 
+static int is_task(const runnable *r)
+{
+    return r->kind == RUNNABLE_TASK_START || r->kind == RUNNABLE_TASK_RESUME;
+}
+
+static task *task_of_entry(runnable *r)
+{
+    return r->kind == RUNNABLE_TASK_START ? container_of(r, task, start_link)
+                                          : container_of(r, task, link);
+}
+
 static void run_runnable(worker *w, runnable *r)
 {
-    if (r->kind == RUNNABLE_TASK_START || r->kind == RUNNABLE_TASK_RESUME) {
-        int start = r->kind == RUNNABLE_TASK_START;
-        task_run(start ? container_of(r, task, start_link) : container_of(r, task, link), start);
-        if (w->switch_reason != SWITCH_NONE) after_switch(w);
-        w->current = NULL;
-    } else {
+    if (!is_task(r)) {
         run_callback((callback_item *)r);
+        return;
     }
+    task *t = task_of_entry(r);
+    if (!task_prepare(t, r->kind == RUNNABLE_TASK_START)) return;
+    coro_switch(&w->sched_ctx, &t->stack_owner->ctx);
+    worker_after_switch(w);
+    w->current = NULL;
 }
 
 static unsigned fire_timers(worker *w)
@@ -199,14 +211,10 @@ static runnable *pop_shared(worker *w)
     return r;
 }
 
-static runnable *next_runnable(worker *w)
+/* LIFO slot (capped) -> local FIFO -> own deque, oldest first. */
+static runnable *next_local(worker *w)
 {
     runnable *r;
-    if (++w->tick % FAIR_INTERVAL == 0) {
-        fire_timers(w);
-        if ((r = pop_shared(w))) return r;
-        if (deque_size(&w->dq) > 1 && idle_sleepers(&w->rt->idle)) idle_notify(w->rt, 0);
-    }
     if (w->lifo) {
         task *t = w->lifo;
         w->lifo = NULL;
@@ -218,7 +226,32 @@ static runnable *next_runnable(worker *w)
     }
     w->lifo_runs = 0;
     if ((r = runnable_list_pop(&w->local))) return r;
-    if ((r = deque_pop_top(&w->dq))) return r;
+    return deque_pop_top(&w->dq);
+}
+
+task *worker_next_direct(worker *w)
+{
+    for (;;) {
+        if ((w->tick + 1) % FAIR_INTERVAL == 0) return NULL; /* the scheduler's turn */
+        /* callbacks run on the scheduler's own stack, outside any task */
+        if (w->local.head && !is_task(w->local.head)) return NULL;
+        runnable *r = next_local(w);
+        if (!r) return NULL;
+        w->tick++;
+        task *t = task_of_entry(r);
+        if (task_prepare(t, r->kind == RUNNABLE_TASK_START)) return t;
+    }
+}
+
+static runnable *next_runnable(worker *w)
+{
+    runnable *r;
+    if (++w->tick % FAIR_INTERVAL == 0) {
+        fire_timers(w);
+        if ((r = pop_shared(w))) return r;
+        if (deque_size(&w->dq) > 1 && idle_sleepers(&w->rt->idle)) idle_notify(w->rt, 0);
+    }
+    if ((r = next_local(w))) return r;
     if ((r = pop_shared(w))) return r;
     if (fire_timers(w)) return next_runnable(w);
     return steal_work(w);
@@ -276,7 +309,8 @@ static void worker_sleep(worker *w, uint64_t deadline)
 static void worker_park(worker *w)
 {
     weft_rt *rt = w->rt;
-    idle_enter(&rt->idle, w);
+    uint64_t deadline = park_deadline(w);
+    idle_enter(&rt->idle, w, deadline);
     if (has_work(w)) {
         idle_leave(&rt->idle, w);
         return;
@@ -284,7 +318,7 @@ static void worker_park(worker *w)
     if (atomic_load_explicit(&rt->closing, memory_order_acquire)) rt_note_quiet(rt);
     if (!atomic_load_explicit(&rt->stopping, memory_order_acquire)) {
         atomic_fetch_add_explicit(&w->stats.parks, 1, memory_order_relaxed);
-        worker_sleep(w, park_deadline(w));
+        worker_sleep(w, deadline);
     }
     idle_leave(&rt->idle, w);
     fire_timers(w);

@@ -57,6 +57,7 @@ typedef struct worker {
     timer_heap timers;
     int epfd, wakefd;
     atomic_int sleeping; /* in the idle set (park.c) */
+    uint64_t park_until; /* while sleeping: when it wakes by itself (under the idle mutex) */
     worker_stats stats;
     pthread_t thread;
 } worker;
@@ -69,7 +70,8 @@ void worker_set_current(worker *w);
  * runtime's inject queue; an idle worker is woken if needed. */
 void sched_spawn(task *t);
 void sched_ready(task *t);
-/* Queue a callback item on worker w (the current worker) or on the runtime (any thread). */
+/* Queue a callback item on worker w (the current worker), or from any thread on the
+ * runtime (worker_id -1: any worker) or on one worker's inbox (in order). */
 void sched_call_soon(worker *w, callback_item *cb);
 int sched_call_threadsafe(struct weft_rt *rt, int worker_id, callback_item *cb);
 
@@ -78,7 +80,12 @@ int worker_init(worker *w, struct weft_rt *rt, int id);
 void worker_destroy(worker *w);
 void worker_unpark(worker *w); /* kick w out of epoll_wait */
 
-/* Switch from the current task to the scheduler (reason: SWITCH_*). */
+/* Switch away from the current task (reason: SWITCH_*), see task.c. */
 void worker_switch_out(worker *w, task *t, int reason);
+/* The next task of w's local queues, prepared to be switched to, or NULL when the
+ * scheduler context should run next (nothing local, a callback first, or fairness duty). */
+task *worker_next_direct(worker *w);
+/* Finish the switch-out a task asked for, if one is pending on w. */
+void worker_after_switch(worker *w);
 
 #endif
