@@ -1,6 +1,6 @@
 /*
  * registry.c: suspended tasks, sharded by worker (see registry.h). A shard's spinlock
- * guards its list, its count and the reg/reg_next/reg_prev fields of its tasks; t->reg is
+ * guards its list, its count and the reg_next/reg_prev fields of its tasks; t->reg_shard is
  * written once, under the lock, by the worker that first parks the task. Adding checks
  * the runtime's closing flag after linking, and shutdown sets the flag before walking the
  * shards, so a task that suspends while shutdown begins is cancelled by one of the two.
@@ -35,26 +35,26 @@ void registry_add(registry *r, unsigned shard, task *t)
 {
     registry_shard *s = &r->shards[shard % r->nshards];
     spin_lock(&s->lock);
-    t->reg = (struct registry *)s;
+    t->reg_shard = (uint16_t)(shard % r->nshards);
     t->reg_prev = NULL;
     t->reg_next = s->head;
     if (s->head) s->head->reg_prev = t;
     s->head = t;
     s->count++;
     spin_unlock(&s->lock);
-    if (atomic_load_explicit(&t->rt->closing, memory_order_seq_cst)) task_shutdown_cancel(t);
+    if (atomic_load_explicit(&t->fut.rt->closing, memory_order_seq_cst)) task_shutdown_cancel(t);
 }
 
 void registry_remove(task *t)
 {
-    registry_shard *s = (registry_shard *)t->reg;
+    registry_shard *s = &t->fut.rt->reg.shards[t->reg_shard];
     spin_lock(&s->lock);
     if (t->reg_prev) t->reg_prev->reg_next = t->reg_next;
     else s->head = t->reg_next;
     if (t->reg_next) t->reg_next->reg_prev = t->reg_prev;
     s->count--;
     spin_unlock(&s->lock);
-    t->reg = NULL;
+    t->reg_shard = REG_NONE;
 }
 
 size_t registry_count(registry *r)

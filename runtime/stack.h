@@ -22,7 +22,10 @@
 
 #include <stddef.h>
 
+#include "coro.h"
+
 typedef struct stack {
+    coro ctx;           /* the context that runs on this stack (set up by its user) */
     void *lo;           /* lowest usable byte (just above the guard) */
     size_t size;        /* usable bytes */
     const char *label;  /* task name shown in the overflow message; set by the user of the stack */

@@ -14,6 +14,7 @@
 #include "task.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -57,7 +58,6 @@ static task *task_new(weft_rt *rt, weft_fn fn, void *arg, const weft_spawn_opts 
     t->fn = fn;
     t->arg = arg;
     t->name = NULL;
-    t->rt = rt;
     t->home = -1;
     t->pinned = 0;
     t->failed = 0;
@@ -66,15 +66,15 @@ static task *task_new(weft_rt *rt, weft_fn fn, void *arg, const weft_spawn_opts 
     atomic_init(&t->cancel_requests, 0);
     atomic_init(&t->must_cancel, 0);
     atomic_init(&t->shutdown_cancelled, 0);
-    spin_init(&t->lock);
-    t->awaiting = NULL;
+    atomic_init(&t->awaiting, NULL);
+    atomic_init(&t->awaiting_released, 0);
     t->waiting_on = NULL;
-    t->reg = NULL;
+    t->reg_shard = REG_NONE;
     t->reg_next = t->reg_prev = NULL;
     if (o) {
-        t->home = o->worker;
+        t->home = (int16_t)o->worker;
         t->pinned = o->pinned && o->worker >= 0;
-        t->stack_size = o->stack_size;
+        t->stack_size = (uint32_t)o->stack_size;
         if (o->name && !(t->name = mem_strdup(o->name))) {
             mem_free(t, sizeof *t);
             return NULL;
@@ -96,7 +96,7 @@ static void task_finish(task *t, void *result, int never_ran)
     if (never_ran || t->failed) err = never_ran ? -ECANCELED : t->fail_err;
     else if (atomic_load_explicit(&t->must_cancel, memory_order_acquire))
         err = -ECANCELED; /* cancelled right before it returned (asyncio's rule) */
-    if (t->reg) registry_remove(t);
+    if (t->reg_shard != REG_NONE) registry_remove(t);
     atomic_store_explicit(&t->sched, T_DONE, memory_order_release);
     future_complete(&t->fut, err, err ? NULL : result);
 }
@@ -127,7 +127,7 @@ static int task_claim(task *t)
 static int must_not_start(task *t)
 {
     return atomic_load_explicit(&t->must_cancel, memory_order_acquire) ||
-           atomic_load_explicit(&t->rt->closing, memory_order_acquire);
+           atomic_load_explicit(&t->fut.rt->closing, memory_order_acquire);
 }
 
 int task_prepare(task *t, int start)
@@ -143,9 +143,9 @@ int task_prepare(task *t, int start)
             weft_future_release(&t->fut);
             return 0;
         }
-        size_t size = t->stack_size ? t->stack_size : t->rt->stack_size;
+        size_t size = t->stack_size ? t->stack_size : t->fut.rt->stack_size;
         t->stk = stack_take(&w->stacks, size);
-        if (!t->stk || coro_init(&t->ctx, t->stk->lo, t->stk->size, task_entry, t)) {
+        if (!t->stk || coro_init(&t->stk->ctx, t->stk->lo, t->stk->size, task_entry, t)) {
             weft_log("cannot get a %zu-byte stack for task '%s'", size,
                      t->name ? t->name : "(unnamed)");
             if (t->stk) stack_give(&w->stacks, t->stk);
@@ -174,10 +174,10 @@ void worker_switch_out(worker *w, task *t, int reason)
     w->switch_reason = reason;
     w->switch_task = t;
     task *next = worker_next_direct(w);
-    coro *to = next ? &next->stack_owner->ctx : &w->sched_ctx;
-    if (reason == SWITCH_EXIT) coro_exit_to(&t->ctx, to);
+    coro *to = next ? &next->stack_owner->stk->ctx : &w->sched_ctx;
+    if (reason == SWITCH_EXIT) coro_exit_to(&t->stk->ctx, to);
     int saved_errno = errno_load();
-    coro_switch(&t->stack_owner->ctx, to);
+    coro_switch(&t->stack_owner->stk->ctx, to);
     worker_after_switch(worker_current());
     errno_store(saved_errno);
 }
@@ -208,7 +208,7 @@ void task_wake(task *t)
 
 static int inline_eligible(task *self, task *c, worker *w)
 {
-    return c->rt == self->rt && !c->pinned && (c->home < 0 || c->home == w->id) &&
+    return c->fut.rt == self->fut.rt && !c->pinned && (c->home < 0 || c->home == w->id) &&
            c->stack_size <= self->stack_owner->stk->size &&
            atomic_load_explicit(&c->sched, memory_order_relaxed) == T_NEW;
 }
@@ -274,11 +274,24 @@ int task_try_run_inline(task *c)
 
 /* ---- cancellation -------------------------------------------------------------------- */
 
-static void set_awaiting(task *t, weft_future *f)
+/* `awaiting` is published with a plain store and taken back with one exchange. A canceller
+ * that exchanges it out first owns the pointer until it sets awaiting_released; the awaiter
+ * (who holds a reference on f for the whole await) waits for that before returning, so f
+ * outlives the canceller's use of it without a lock or reference traffic on the fast path. */
+static void await_begin(task *t, weft_future *f)
 {
-    spin_lock(&t->lock);
-    t->awaiting = f;
-    spin_unlock(&t->lock);
+    atomic_store_explicit(&t->awaiting, f, memory_order_release);
+}
+
+static void await_end(task *t)
+{
+    if (atomic_exchange_explicit(&t->awaiting, NULL, memory_order_acq_rel)) return;
+    for (unsigned spins = 0;
+         !atomic_load_explicit(&t->awaiting_released, memory_order_acquire); spins++) {
+        if (spins < 128) cpu_relax();
+        else sched_yield();
+    }
+    atomic_store_explicit(&t->awaiting_released, 0, memory_order_relaxed);
 }
 
 int task_cancel(task *t)
@@ -289,13 +302,10 @@ int task_cancel(task *t)
         task_finish(t, NULL, 1);
         return 1;
     }
-    spin_lock(&t->lock);
-    weft_future *f = t->awaiting;
-    if (f) weft_future_retain(f);
-    spin_unlock(&t->lock);
+    weft_future *f = atomic_exchange_explicit(&t->awaiting, NULL, memory_order_acq_rel);
     /* asyncio: the cancellation travels through the awaited future when it can */
     int through = f && weft_cancel(f) == 1;
-    if (f) weft_future_release(f);
+    if (f) atomic_store_explicit(&t->awaiting_released, 1, memory_order_release);
     if (!through) {
         atomic_store_explicit(&t->must_cancel, 1, memory_order_release);
         task_wake(t);
@@ -327,8 +337,9 @@ weft_future *weft_spawn(weft_fn fn, void *arg)
 
 weft_future *weft_rt_submit_ex(weft_rt *rt, weft_fn fn, void *arg, const weft_spawn_opts *opts)
 {
-    if (!rt || !fn || (opts && (opts->worker < -1 || (opts->worker >= 0 &&
-                                                       (unsigned)opts->worker >= rt->nworkers)))) {
+    if (!rt || !fn ||
+        (opts && (opts->worker < -1 || (opts->worker >= 0 && (unsigned)opts->worker >= rt->nworkers) ||
+                  opts->stack_size > UINT32_MAX))) {
         errno = EINVAL;
         return NULL;
     }
@@ -426,10 +437,10 @@ int weft_await(weft_future *f, void **result)
     if (!future_valid(f)) return -EINVAL;
     if (!future_is_done(f)) {
         task *self = task_current();
-        if (self) set_awaiting(self, f);
+        if (self) await_begin(self, f);
         if (f->is_task) task_try_run_inline(task_of(f));
         int r = future_wait(f, UINT64_MAX, 1);
-        if (self) set_awaiting(self, NULL);
+        if (self) await_end(self);
         if (r) return r;
     }
     if (result) *result = f->result;

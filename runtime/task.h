@@ -34,31 +34,31 @@
 enum { T_NEW, T_SCHEDULED, T_RUNNING, T_NOTIFIED, T_IDLE, T_DONE };
 
 typedef struct task {
-    weft_future fut; /* first: a task is a future */
-    runnable start_link; /* the spawn's queue entry */
-    runnable link;       /* the current wake-up's queue entry */
-    atomic_uint sched;
-    coro ctx;
-    stack *stk;
+    weft_future fut;      /* first: a task is a future; fut.rt is the task's runtime */
+    runnable start_link;  /* the spawn's queue entry */
+    runnable link;        /* the current wake-up's queue entry */
+    stack *stk;           /* its own stack, with its context, from its start to its end */
     struct task *stack_owner;
     weft_fn fn;
     void *arg;
     char *name;
-    struct weft_rt *rt;
-    int home;       /* worker to start on, -1: anywhere */
-    uint8_t pinned; /* never leaves `home` */
-    uint8_t failed; /* weft_fail() was called */
-    int fail_err;
-    size_t stack_size;
-    atomic_int cancel_requests; /* Task.cancelling() */
-    atomic_bool must_cancel;    /* a request not yet delivered to a wait */
-    atomic_bool shutdown_cancelled; /* shutdown's one cancellation was requested */
-    spinlock lock;              /* guards awaiting */
-    weft_future *awaiting;      /* the future this task awaits (cancellation follows it) */
-    const char *waiting_on;     /* for task dumps */
+    _Atomic(weft_future *) awaiting; /* the future this task awaits (cancellation follows it) */
+    const char *waiting_on;          /* for task dumps */
     struct task *reg_next, *reg_prev; /* suspended-task registry, see registry.c */
-    struct registry *reg;
+    uint32_t stack_size;              /* 0: the runtime's default */
+    atomic_uint sched;
+    atomic_int cancel_requests;       /* Task.cancelling() */
+    int fail_err;
+    int16_t home;                     /* worker to start on, -1: anywhere */
+    uint16_t reg_shard;               /* registry shard, REG_NONE when not registered */
+    uint8_t pinned;                   /* never leaves `home` */
+    uint8_t failed;                   /* weft_fail() was called */
+    atomic_bool must_cancel;          /* a request not yet delivered to a wait */
+    atomic_bool shutdown_cancelled;   /* shutdown's one cancellation was requested */
+    atomic_bool awaiting_released;    /* a canceller that took `awaiting` is done with it */
 } task;
+
+#define REG_NONE UINT16_MAX
 
 static inline task *task_of(weft_future *f)
 {

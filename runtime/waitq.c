@@ -144,7 +144,7 @@ int wait_check_cancel(void)
 {
     task *t = task_current();
     if (!t) return 0;
-    if (unlikely(atomic_load_explicit(&t->rt->closing, memory_order_acquire)) &&
+    if (unlikely(atomic_load_explicit(&t->fut.rt->closing, memory_order_acquire)) &&
         !atomic_exchange_explicit(&t->shutdown_cancelled, 1, memory_order_acq_rel)) {
         atomic_fetch_add_explicit(&t->cancel_requests, 1, memory_order_relaxed);
         atomic_store_explicit(&t->must_cancel, 1, memory_order_release);

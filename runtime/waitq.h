@@ -19,6 +19,25 @@
  *
  * Inside a task the waiter suspends the task; on a plain thread it blocks on a futex
  * (parker.c); on a worker thread outside any task it refuses (-EPERM).
+ *
+ * How a primitive uses it (a lock with direct hand-off, for example):
+ *
+ *     waiter w;                                   // on this stack; allocates nothing
+ *     int r = waiter_init(&w, &l->lock, &l->waiters, "lock");   // before taking the lock
+ *     if (r) return r;
+ *     spin_lock(&l->lock);
+ *     if (can take it now) { take; spin_unlock(&l->lock); waiter_abandon(&w); return 0; }
+ *     waitlist_append(&l->waiters, &w);
+ *     spin_unlock(&l->lock);
+ *     r = waiter_park(&w, UINT64_MAX, 1);
+ *     if (r == WAIT_SIGNALED_CANCELLED) { pass the grant on; return -ECANCELED; }
+ *     return r;                                   // 0: granted; -ECANCELED; -ETIMEDOUT
+ *
+ *   and the waker, holding l->lock:
+ *     while ((w = waitlist_pop(&l->waiters)) && !waiter_signal(w, 0, grant)) {}
+ *
+ * waiter_park() checks the task's pending cancellation (and runtime shutdown) itself before
+ * every suspension, so a primitive needs no cancellation code beyond the two lines above.
  */
 #ifndef WEFT_WAITQ_H
 #define WEFT_WAITQ_H

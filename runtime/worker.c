@@ -86,9 +86,9 @@ static void post_remote(weft_rt *rt, int target, runnable *r)
 
 void sched_spawn(task *t)
 {
-    worker *w = own_worker(t->rt);
+    worker *w = own_worker(t->fut.rt);
     if (!w || (t->home >= 0 && t->home != w->id)) {
-        post_remote(t->rt, t->home, &t->start_link);
+        post_remote(t->fut.rt, t->home, &t->start_link);
     } else if (t->home >= 0) { /* it must start here: keep it out of thieves' reach */
         runnable_list_push(&w->local, &t->start_link);
     } else {
@@ -99,9 +99,9 @@ void sched_spawn(task *t)
 
 void sched_ready(task *t)
 {
-    worker *w = own_worker(t->rt);
+    worker *w = own_worker(t->fut.rt);
     if (!w || (t->pinned && t->home != w->id)) {
-        post_remote(t->rt, t->pinned ? t->home : -1, &t->link);
+        post_remote(t->fut.rt, t->pinned ? t->home : -1, &t->link);
     } else if (t->pinned) {
         runnable_list_push(&w->local, &t->link);
     } else {
@@ -147,7 +147,7 @@ void worker_after_switch(worker *w)
     if (unlikely(stack_check(s))) stack_overflow_abort(s); /* canary mode's guard */
     switch (w->switch_reason) {
     case SWITCH_SUSPEND: {
-        if (!t->reg) registry_add(&w->rt->reg, (unsigned)w->id, t);
+        if (t->reg_shard == REG_NONE) registry_add(&w->rt->reg, (unsigned)w->id, t);
         unsigned running = T_RUNNING;
         if (atomic_compare_exchange_strong_explicit(&t->sched, &running, T_IDLE,
                                                     memory_order_acq_rel, memory_order_acquire))
@@ -191,7 +191,7 @@ static void run_runnable(worker *w, runnable *r)
     }
     task *t = task_of_entry(r);
     if (!task_prepare(t, r->kind == RUNNABLE_TASK_START)) return;
-    coro_switch(&w->sched_ctx, &t->stack_owner->ctx);
+    coro_switch(&w->sched_ctx, &t->stack_owner->stk->ctx);
     worker_after_switch(w);
     w->current = NULL;
 }
@@ -286,6 +286,26 @@ static uint64_t park_deadline(worker *w)
     return deadline;
 }
 
+/* epoll_pwait2 (ns timeouts) needs Linux 5.11 and is unknown to valgrind 3.19: fall back to
+ * epoll_wait, rounding the timeout up so timers are never served early. */
+static atomic_int no_epoll_pwait2;
+
+static int epoll_sleep(int epfd, struct epoll_event *events, int max, const struct timespec *ts)
+{
+    if (!atomic_load_explicit(&no_epoll_pwait2, memory_order_relaxed)) {
+        int n = epoll_pwait2(epfd, events, max, ts, NULL);
+        if (n >= 0 || errno != ENOSYS) return n;
+        atomic_store_explicit(&no_epoll_pwait2, 1, memory_order_relaxed);
+    }
+    int ms = -1;
+    if (ts) {
+        uint64_t ns = (uint64_t)ts->tv_sec * 1000000000u + (uint64_t)ts->tv_nsec;
+        uint64_t rounded = (ns + 999999u) / 1000000u;
+        ms = rounded > INT32_MAX ? INT32_MAX : (int)rounded;
+    }
+    return epoll_wait(epfd, events, max, ms);
+}
+
 static void worker_sleep(worker *w, uint64_t deadline)
 {
     struct timespec ts, *tsp = NULL;
@@ -297,7 +317,7 @@ static void worker_sleep(worker *w, uint64_t deadline)
         tsp = &ts;
     }
     struct epoll_event events[16];
-    int n = epoll_pwait2(w->epfd, events, 16, tsp, NULL);
+    int n = epoll_sleep(w->epfd, events, 16, tsp);
     for (int i = 0; i < n; i++) {
         if (events[i].data.ptr == NULL) { /* the wake-up eventfd */
             uint64_t count;
