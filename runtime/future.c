@@ -62,8 +62,12 @@ int future_complete(weft_future *f, int error, void *result)
     while ((w = waitlist_pop(&f->waiters))) waiter_signal(w, error, f->result);
     runnable_list cbs = f->callbacks;
     f->callbacks.head = f->callbacks.tail = NULL;
-    spin_unlock(&f->lock);
-    if (cbs.head) schedule_callbacks(f, &cbs);
+    if (cbs.head) weft_future_retain(f); /* for the scheduling below */
+    spin_unlock(&f->lock); /* an awaiter may free f from here on (see weft_future_release) */
+    if (cbs.head) {
+        schedule_callbacks(f, &cbs);
+        weft_future_release(f);
+    }
     return 0;
 }
 
@@ -101,24 +105,17 @@ weft_future *weft_future_new(void)
     return f;
 }
 
-int future_set(weft_future *f, int err, void *result)
-{
-    weft_future_retain(f);
-    int r = future_complete(f, err, result);
-    weft_future_release(f);
-    return r;
-}
 
 int weft_future_set_result(weft_future *f, void *result)
 {
     if (!future_valid(f) || f->is_task) return -EINVAL;
-    return future_set(f, 0, result);
+    return future_complete(f, 0, result);
 }
 
 int weft_future_set_error(weft_future *f, int err)
 {
     if (!future_valid(f) || f->is_task || err >= 0) return -EINVAL;
-    return future_set(f, err, NULL);
+    return future_complete(f, err, NULL);
 }
 
 int weft_future_add_done_callback(weft_future *f, void (*cb)(weft_future *, void *), void *arg)
@@ -180,6 +177,10 @@ void weft_future_release(weft_future *f)
 {
     if (!future_valid(f)) return;
     if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1) return;
+    /* A completer that holds no reference (set_result from any thread) may still be inside
+     * its critical section after an awaiter saw the future done: let it leave first. */
+    spin_lock(&f->lock);
+    spin_unlock(&f->lock);
     runnable *r;
     while ((r = runnable_list_pop(&f->callbacks))) mem_free(r, sizeof(callback_item));
     f->magic = FUTURE_FREED;

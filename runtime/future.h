@@ -37,12 +37,10 @@ struct weft_future {
 };
 
 void future_init(weft_future *f, int is_task, struct weft_rt *rt);
-/* Complete f: 0, or -EALREADY if it was done. Wakes every waiter, schedules callbacks. */
+/* Complete f: 0, or -EALREADY if it was done. Wakes every waiter, schedules callbacks.
+ * The caller need not hold a reference: f is not touched after the lock is released,
+ * and the last release waits for the lock (see weft_future_release). */
 int future_complete(weft_future *f, int error, void *result);
-/* future_complete for callers that may hold no reference of their own (set_result, cancel):
- * an awaiter that sees f done may release the last reference at once, so this completes
- * under a temporary one. */
-int future_set(weft_future *f, int error, void *result);
 /* Wait for f (task or thread) until deadline: 0 (f is done), -ECANCELED, -ETIMEDOUT, -EPERM. */
 int future_wait(weft_future *f, uint64_t deadline, int cancellable);
 int future_valid(const weft_future *f);

@@ -429,7 +429,7 @@ int weft_cancel(weft_future *f)
 {
     if (!future_valid(f)) return -EINVAL;
     if (f->is_task) return task_cancel(task_of(f));
-    return future_set(f, -ECANCELED, NULL) == 0;
+    return future_complete(f, -ECANCELED, NULL) == 0;
 }
 
 int weft_await(weft_future *f, void **result)
