@@ -8,6 +8,11 @@
  * double; a negative timeout means "no timeout". A call that can wait suspends the
  * calling task inside a task, blocks the calling thread on a thread that is not a
  * runtime worker, and returns -EPERM on a worker thread outside any task.
+ *
+ * Tasks migrate between worker threads at their waiting calls. errno belongs to the task
+ * (weft saves and restores it), but a compiler may keep the address of errno or of any
+ * thread-local variable across a call within one function, so after a waiting call read
+ * them only through a function that is not inlined; better, use the returned error codes.
  */
 #ifndef WEFT_H
 #define WEFT_H

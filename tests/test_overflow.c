@@ -69,14 +69,29 @@ static int run_case(const char *self, const char *name, char *err, size_t errlen
 
 /* ---- errno across suspensions --------------------------------------------------------- */
 
+/* glibc declares __errno_location() const, so a compiler may compute errno's address once
+ * per function and reuse it after a suspension that moved the task to another thread:
+ * errno must be reached through calls it cannot merge (weft.h says so to users). */
+static __attribute__((noinline)) void errno_set(int e)
+{
+    __asm__ __volatile__("" ::: "memory");
+    errno = e;
+}
+
+static __attribute__((noinline)) int errno_get(void)
+{
+    __asm__ __volatile__("" ::: "memory");
+    return errno;
+}
+
 static void *errno_keeper(void *arg)
 {
     int mine = (int)(intptr_t)arg, kept = 1;
     for (int i = 0; i < 200; i++) {
-        errno = mine + i;
+        errno_set(mine + i);
         if (i % 2) weft_yield();
         else weft_sleep(0.0001);
-        if (errno != mine + i) kept = 0;
+        if (errno_get() != mine + i) kept = 0;
     }
     return (void *)(intptr_t)kept;
 }
