@@ -74,6 +74,7 @@ int timer_heap_init(timer_heap *h)
     h->seq = 0;
     h->nodes = mem_alloc(h->cap * sizeof *h->nodes);
     atomic_init(&h->next_deadline, UINT64_MAX);
+    atomic_init(&h->firing, 0);
     return h->nodes ? 0 : -ENOMEM;
 }
 
@@ -141,6 +142,9 @@ int timer_cancel(timer_node *n)
 unsigned timer_fire_due(timer_heap *h, uint64_t now)
 {
     unsigned fired = 0;
+    if (timer_next(h) > now) return 0;
+    /* Callbacks run outside the lock; two firers would run them concurrently, out of order. */
+    if (atomic_exchange_explicit(&h->firing, 1, memory_order_acquire)) return 0;
     while (timer_next(h) <= now) {
         spin_lock(&h->lock);
         if (!h->len || h->nodes[0]->deadline > now) {
@@ -156,5 +160,6 @@ unsigned timer_fire_due(timer_heap *h, uint64_t now)
         atomic_store_explicit(&n->state, TIMER_IDLE, memory_order_release);
         fired++;
     }
+    atomic_store_explicit(&h->firing, 0, memory_order_release);
     return fired;
 }

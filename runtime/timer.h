@@ -34,6 +34,7 @@ typedef struct timer_heap {
     uint32_t len, cap;
     uint64_t seq;
     _Atomic uint64_t next_deadline; /* UINT64_MAX when empty; read without the lock */
+    atomic_int firing;              /* a thread is in timer_fire_due: one firer at a time */
 } timer_heap;
 
 int timer_heap_init(timer_heap *h);
@@ -41,7 +42,9 @@ void timer_heap_destroy(timer_heap *h);
 void timer_node_init(timer_node *n, void (*fire)(timer_node *));
 int timer_arm(timer_heap *h, timer_node *n, uint64_t deadline); /* 0 or -ENOMEM */
 int timer_cancel(timer_node *n); /* 1 if it was armed and now will never fire, else 0 */
-unsigned timer_fire_due(timer_heap *h, uint64_t now); /* fires due timers; returns how many */
+/* Fires due timers in (deadline, seq) order and returns how many; 0 at once if another
+ * thread is firing this heap (it will fire them, or its owner's next look will). */
+unsigned timer_fire_due(timer_heap *h, uint64_t now);
 
 static inline uint64_t timer_next(timer_heap *h)
 {
