@@ -144,7 +144,8 @@ weft_timer *weft_call_at(double when, void (*cb)(void *), void *arg)
         errno = ENOMEM;
         return NULL;
     }
-    idle_watch_timers(w->rt, w); /* the caller may keep this worker busy past the deadline */
+    /* the caller may keep this worker busy past the deadline */
+    idle_watch_timers(&w->rt->idle, timer_next(&w->timers));
     return (weft_timer *)(uintptr_t)handle;
 }
 

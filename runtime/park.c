@@ -160,12 +160,8 @@ void idle_wake_all(weft_rt *rt)
     for (unsigned i = 0; i < rt->nworkers; i++) worker_unpark(&rt->workers[i]);
 }
 
-void idle_watch_timers(weft_rt *rt, worker *w)
+void idle_wake_for_timer(idle_set *s, uint64_t due)
 {
-    idle_set *s = &rt->idle;
-    uint64_t due = timer_next(&w->timers);
-    if (due == UINT64_MAX || due >= atomic_load_explicit(&s->wake_at, memory_order_acquire))
-        return; /* no timer, or nobody parked, or a parked worker wakes in time anyway */
     pthread_mutex_lock(&s->mutex);
     worker *helper = NULL;
     if (due < atomic_load_explicit(&s->wake_at, memory_order_relaxed)) helper = pop_sleeper(s, NULL);

@@ -43,8 +43,13 @@ void idle_enter(idle_set *s, struct worker *w, uint64_t deadline);
 void idle_leave(idle_set *s, struct worker *w);
 unsigned idle_sleepers(idle_set *s);
 void idle_wake_all(struct weft_rt *rt);
-/* w is about to be busy: if its earliest timer is due before any parked worker wakes,
+/* w is about to be busy: if its earliest timer (`due`) comes before any parked worker wakes,
  * wake one, which then sleeps no longer than that timer and fires it if w cannot. */
-void idle_watch_timers(struct weft_rt *rt, struct worker *w);
+void idle_wake_for_timer(idle_set *s, uint64_t due);
+
+static inline void idle_watch_timers(idle_set *s, uint64_t due)
+{
+    if (due < atomic_load_explicit(&s->wake_at, memory_order_acquire)) idle_wake_for_timer(s, due);
+}
 
 #endif

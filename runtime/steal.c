@@ -69,7 +69,7 @@ static runnable *steal_half(worker *thief, worker *victim)
         else if (deque_push(&thief->dq, x)) inject_push(&thief->rt->injectq, x);
     }
     if (got) {
-        atomic_fetch_add_explicit(&thief->stats.steals, (uint64_t)got, memory_order_relaxed);
+        stat_add(&thief->stats.steals, (uint64_t)got);
         atomic_fetch_add_explicit(&victim->stats.stolen_from, (uint64_t)got,
                                   memory_order_relaxed);
     }
@@ -105,6 +105,6 @@ void steal_timers(worker *w)
         worker *peer = &rt->workers[w->victims[i]];
         if (timer_next(&peer->timers) > now) continue;
         unsigned fired = timer_fire_due(&peer->timers, now);
-        if (fired) atomic_fetch_add_explicit(&w->stats.timers_fired, fired, memory_order_relaxed);
+        if (fired) stat_add(&w->stats.timers_fired, fired);
     }
 }

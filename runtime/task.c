@@ -161,8 +161,8 @@ int task_prepare(task *t, int start)
     }
     t->stack_owner->stk->label = t->name;
     w->current = t;
-    atomic_fetch_add_explicit(&w->stats.tasks_run, 1, memory_order_relaxed);
-    idle_watch_timers(w->rt, w);
+    stat_add(&w->stats.tasks_run, 1);
+    idle_watch_timers(&w->rt->idle, timer_next(&w->timers));
     return 1;
 }
 
@@ -224,7 +224,7 @@ static void run_claimed_inline(task *self, task *c)
     c->stack_owner = self->stack_owner;
     c->stack_owner->stk->label = c->name;
     w->current = c;
-    atomic_fetch_add_explicit(&w->stats.tasks_run, 1, memory_order_relaxed);
+    stat_add(&w->stats.tasks_run, 1);
     task_body(c);
     w = worker_current(); /* c may have suspended and moved us to another thread */
     w->current = self;

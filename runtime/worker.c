@@ -200,7 +200,7 @@ static unsigned fire_timers(worker *w)
 {
     uint64_t now = clock_ns();
     unsigned n = timer_fire_due(&w->timers, now);
-    if (n) atomic_fetch_add_explicit(&w->stats.timers_fired, n, memory_order_relaxed);
+    if (n) stat_add(&w->stats.timers_fired, n);
     return n;
 }
 
@@ -337,7 +337,7 @@ static void worker_park(worker *w)
     }
     if (atomic_load_explicit(&rt->closing, memory_order_acquire)) rt_note_quiet(rt);
     if (!atomic_load_explicit(&rt->stopping, memory_order_acquire)) {
-        atomic_fetch_add_explicit(&w->stats.parks, 1, memory_order_relaxed);
+        stat_add(&w->stats.parks, 1);
         worker_sleep(w, deadline);
     }
     idle_leave(&rt->idle, w);

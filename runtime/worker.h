@@ -26,10 +26,18 @@
 
 struct weft_rt;
 
+/* Each counter but stolen_from is written only by its worker (stat_add: a relaxed load and
+ * store, no read-modify-write on the hot path); weft_stats reads them from any thread. */
 typedef struct worker_stats {
     _Atomic uint64_t tasks_run, steals, stolen_from, parks, io_polls, timers_fired,
         max_queue_depth;
 } worker_stats;
+
+static inline void stat_add(_Atomic uint64_t *counter, uint64_t n)
+{
+    atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
 
 enum { SWITCH_NONE, SWITCH_SUSPEND, SWITCH_YIELD, SWITCH_EXIT };
 
