@@ -1,7 +1,8 @@
 /*
  * task: a future that runs a stackful coroutine.
  *
- * Scheduling state (`sched`, one atomic word, the only thing wakers touch):
+ * Scheduling state (`sched`, one atomic word, the only thing wakers touch; its run part,
+ * SCHED_RUN, is one of these, and its wait part, SCHED_WAIT, is the current wait's state):
  *   NEW        spawned, not started; whoever moves it NEW -> RUNNING runs the body
  *              (a worker that popped it, or an awaiter running it inline)
  *   SCHEDULED  in a run queue, will be resumed
@@ -32,6 +33,14 @@
 #include "stack.h"
 
 enum { T_NEW, T_SCHEDULED, T_RUNNING, T_NOTIFIED, T_IDLE, T_DONE };
+
+/* The state of the task's current wait (waitq.c), kept in the same word as the run state,
+ * so that ending a wait and making the task runnable is one CAS. */
+enum { W_NONE, W_WAITING, W_SIGNALED, W_CANCELLED, W_TIMEDOUT };
+
+#define SCHED_RUN(s) ((s)&7u)
+#define SCHED_WAIT(s) (((s) >> 3) & 7u)
+#define SCHED(run, wait) ((unsigned)(run) | (unsigned)(wait) << 3)
 
 typedef struct task {
     weft_future fut;      /* first: a task is a future; fut.rt is the task's runtime */
@@ -68,6 +77,12 @@ static inline task *task_of(weft_future *f)
 task *task_current(void); /* the running task, NULL outside tasks */
 /* Make t runnable if it is suspended (or note the wake-up if it is running). */
 void task_wake(task *t);
+/* End t's current wait with `end` (W_SIGNALED, W_TIMEDOUT) and make t runnable, in one
+ * CAS: 1 if this call ended it, 0 if it had already ended. After a 1, t may run and finish
+ * at any moment: the caller must not touch t, or anything t owns, again. */
+int task_end_wait(task *t, unsigned end);
+/* Move the run part of t->sched from `from` to `to`, keeping the wait part. */
+int task_sched_move(task *t, unsigned from, unsigned to);
 /* Suspend the current task until task_wake(); returns on whichever worker resumes it. */
 void task_suspend(void);
 /* Request cancellation; 1 if requested, 0 if t is done. */

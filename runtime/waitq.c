@@ -1,10 +1,18 @@
 /*
  * waitq.c: the one waiting mechanism (see waitq.h for the protocol).
  *
- * Transitions out of WAITING are CAS operations; for a waiter in a list they are also
- * made under the list's lock, so a waker that popped a waiter and a cancelling waiter
- * that wants to unlink itself never disagree about membership. A deadline is a timer
- * node inside the waiter; the waiter always disarms it (timer_cancel waits out a firing
+ * A task's wait state lives in the task's scheduling word (task.h: SCHED_WAIT), next to
+ * its run state: ending the wait and making the task runnable is one CAS (task_end_wait),
+ * after which the ender never touches the task again, so no reference is needed to keep
+ * the task alive across a wake-up. A task has one wait at a time: waiter_init starts it
+ * (W_NONE -> W_WAITING), waiter_park or waiter_abandon ends it (back to W_NONE).
+ * A plain thread's wait state is the waiter's own `state`, and the waiter holds a reference
+ * on the thread's parker, dropped by whoever ends the wait.
+ *
+ * Transitions out of WAITING are CAS operations; for a waiter in a list they are also made
+ * under the list's lock, so a waker that popped a waiter and a waiter that unlinks itself
+ * (cancelled, timed out) never disagree about membership. A deadline is a timer node
+ * inside the waiter; the waiter always disarms it (timer_cancel waits out a firing
  * callback) before returning, so the record can die with the stack frame.
  */
 #include "waitq.h"
@@ -17,27 +25,18 @@
 #include "task.h"
 #include "worker.h"
 
-static void owner_retain(waiter *w)
+/* The task's wait part: keep the run part, set the wait part to `wait`. */
+static void task_set_wait(task *t, unsigned wait)
 {
-    if (w->task) weft_future_retain(&w->task->fut);
-    else parker_retain(w->parker);
-}
-
-static void owner_wake_release(task *t, parker *p)
-{
-    if (t) {
-        task_wake(t);
-        weft_future_release(&t->fut);
-    } else {
-        parker_unpark(p);
-        parker_release(p);
+    unsigned s = atomic_load_explicit(&t->sched, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(&t->sched, &s, SCHED(SCHED_RUN(s), wait),
+                                                  memory_order_acq_rel, memory_order_relaxed)) {
     }
 }
 
-static void owner_release(waiter *w)
+static unsigned task_wait_state(task *t)
 {
-    if (w->task) weft_future_release(&w->task->fut);
-    else parker_release(w->parker);
+    return SCHED_WAIT(atomic_load_explicit(&t->sched, memory_order_acquire));
 }
 
 int waiter_init(waiter *w, spinlock *lock, waitlist *list, const char *what)
@@ -49,6 +48,9 @@ int waiter_init(waiter *w, spinlock *lock, waitlist *list, const char *what)
         if (worker_current()) return -EPERM;
         w->parker = parker_current();
         if (!w->parker) return -ENOMEM;
+        parker_retain(w->parker);
+    } else {
+        task_set_wait(w->task, W_WAITING);
     }
     w->lock = lock;
     w->list = list;
@@ -57,13 +59,13 @@ int waiter_init(waiter *w, spinlock *lock, waitlist *list, const char *what)
     w->what = what;
     atomic_init(&w->state, WAITER_WAITING);
     timer_node_init(&w->deadline, NULL);
-    owner_retain(w);
     return 0;
 }
 
 void waiter_abandon(waiter *w)
 {
-    owner_release(w);
+    if (w->task) task_set_wait(w->task, W_NONE);
+    else parker_release(w->parker);
 }
 
 void waitlist_append(waitlist *l, waiter *w)
@@ -103,30 +105,46 @@ waiter *waitlist_pop(waitlist *l)
     return w;
 }
 
-/* Move w from WAITING to `end`; the winner of a race owns the waiter's reference. */
-static int waiter_end(waiter *w, int end)
+/* Move a thread's waiter from WAITING to `end`; the winner owns its parker reference. */
+static int thread_end(waiter *w, int end)
 {
     int expected = WAITER_WAITING;
     return atomic_compare_exchange_strong_explicit(&w->state, &expected, end,
                                                    memory_order_acq_rel, memory_order_acquire);
 }
 
+static void thread_wake(parker *p)
+{
+    parker_unpark(p);
+    parker_release(p);
+}
+
 int waiter_signal(waiter *w, int result, void *value)
 {
-    task *t = w->task;
-    parker *p = w->parker;
     w->result = result;
     w->value = value;
-    if (!waiter_end(w, WAITER_SIGNALED)) return 0;
-    owner_wake_release(t, p); /* w may be gone from here on */
+    if (w->task) return task_end_wait(w->task, W_SIGNALED); /* w may be gone after a 1 */
+    parker *p = w->parker;
+    if (!thread_end(w, WAITER_SIGNALED)) return 0;
+    thread_wake(p);
     return 1;
 }
 
-/* End w as cancelled or timed out by its own side (or its deadline timer). */
-static int waiter_end_locked(waiter *w, int end)
+/* End w from its own side: the waiting task (cancelled) or thread (timed out). */
+static int waiter_end_self(waiter *w, int end)
 {
     if (w->lock) spin_lock(w->lock);
-    int won = waiter_end(w, end);
+    int won;
+    if (w->task) {
+        unsigned s = atomic_load_explicit(&w->task->sched, memory_order_acquire);
+        won = 0;
+        while (SCHED_WAIT(s) == W_WAITING && !won)
+            won = atomic_compare_exchange_weak_explicit(&w->task->sched, &s,
+                                                        SCHED(SCHED_RUN(s), W_CANCELLED),
+                                                        memory_order_acq_rel, memory_order_acquire);
+    } else {
+        won = thread_end(w, end);
+    }
     if (won && w->list) waitlist_remove(w->list, w);
     if (w->lock) spin_unlock(w->lock);
     return won;
@@ -135,9 +153,10 @@ static int waiter_end_locked(waiter *w, int end)
 static void deadline_fire(timer_node *node)
 {
     waiter *w = container_of(node, waiter, deadline);
-    task *t = w->task;
-    parker *p = w->parker;
-    if (waiter_end_locked(w, WAITER_TIMEDOUT)) owner_wake_release(t, p);
+    if (w->lock) spin_lock(w->lock);
+    /* the waiter outlives this callback: it disarms the timer before it returns */
+    if (task_end_wait(w->task, W_TIMEDOUT) && w->list) waitlist_remove(w->list, w);
+    if (w->lock) spin_unlock(w->lock);
 }
 
 int wait_check_cancel(void)
@@ -161,13 +180,9 @@ static int park_task(waiter *w, int cancellable)
     task *t = w->task;
     t->waiting_on = w->what;
     for (;;) {
-        if (atomic_load_explicit(&w->state, memory_order_acquire) != WAITER_WAITING) break;
+        if (task_wait_state(t) != W_WAITING) break;
         if (cancellable && wait_check_cancel()) {
-            if (waiter_end_locked(w, WAITER_CANCELLED)) {
-                owner_release(w);
-                t->waiting_on = NULL;
-                return -ECANCELED;
-            }
+            if (waiter_end_self(w, WAITER_CANCELLED)) break;
             /* granted meanwhile: deliver the cancellation with the grant below */
             atomic_store_explicit(&t->must_cancel, 1, memory_order_relaxed);
             break;
@@ -175,45 +190,35 @@ static int park_task(waiter *w, int cancellable)
         task_suspend();
     }
     t->waiting_on = NULL;
-    return 0;
+    unsigned end = task_wait_state(t);
+    task_set_wait(t, W_NONE);
+    return end == W_TIMEDOUT ? -ETIMEDOUT : end == W_CANCELLED ? -ECANCELED : 0;
 }
 
 static int park_thread(waiter *w, uint64_t deadline)
 {
     while (atomic_load_explicit(&w->state, memory_order_acquire) == WAITER_WAITING) {
         if (parker_park(w->parker, deadline) == -ETIMEDOUT &&
-            waiter_end_locked(w, WAITER_TIMEDOUT)) {
-            owner_release(w);
+            waiter_end_self(w, WAITER_TIMEDOUT)) {
+            parker_release(w->parker);
             break;
         }
     }
-    return 0;
+    int end = atomic_load_explicit(&w->state, memory_order_acquire);
+    return end == WAITER_TIMEDOUT ? -ETIMEDOUT : end == WAITER_CANCELLED ? -ECANCELED : 0;
 }
 
 int waiter_park(waiter *w, uint64_t deadline, int cancellable)
 {
-    if (w->task) {
-        if (deadline != UINT64_MAX) {
-            worker *wk = worker_current();
-            w->deadline.fire = deadline_fire;
-            if (timer_arm(&wk->timers, &w->deadline, deadline)) {
-                if (waiter_end_locked(w, WAITER_TIMEDOUT)) owner_release(w);
-            }
-        }
-        int r = park_task(w, cancellable);
-        if (deadline != UINT64_MAX) timer_cancel(&w->deadline);
-        if (r) return r;
-    } else {
-        park_thread(w, deadline);
+    if (!w->task) return park_thread(w, deadline);
+    if (deadline != UINT64_MAX) {
+        worker *wk = worker_current();
+        w->deadline.fire = deadline_fire;
+        if (timer_arm(&wk->timers, &w->deadline, deadline)) deadline_fire(&w->deadline);
     }
-    switch (atomic_load_explicit(&w->state, memory_order_acquire)) {
-    case WAITER_TIMEDOUT:
-        return -ETIMEDOUT;
-    case WAITER_CANCELLED:
-        return -ECANCELED;
-    default:
-        break;
-    }
-    if (w->task && cancellable && wait_check_cancel()) return WAIT_SIGNALED_CANCELLED;
+    int r = park_task(w, cancellable);
+    if (deadline != UINT64_MAX) timer_cancel(&w->deadline);
+    if (r) return r;
+    if (cancellable && wait_check_cancel()) return WAIT_SIGNALED_CANCELLED;
     return 0;
 }

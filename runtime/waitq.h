@@ -13,9 +13,12 @@
  * Lifetime: a waiter in a list is guarded by the list owner's spinlock (`lock`); all of
  * its transitions happen under that lock, so "in the list" == WAITING there. A waker
  * unlinks the waiter, calls waiter_signal() still holding the lock, and never touches the
- * record again. waiter_init() takes a reference on the waiting task (or thread parker)
- * that the winner of the transition drops after waking it, so a task that returns early
- * from a wait can never be freed under a waker's feet.
+ * record again. For a task, ending the wait and making the task runnable is a single CAS
+ * on the task's scheduling word, so nothing of the task is touched after it either; a
+ * thread's waiter holds a reference on its parker that the winner drops after waking it.
+ *
+ * A task has one wait at a time: every waiter_init() is followed by waiter_park() or
+ * waiter_abandon() before the task starts another wait.
  *
  * Inside a task the waiter suspends the task; on a plain thread it blocks on a futex
  * (parker.c); on a worker thread outside any task it refuses (-EPERM).

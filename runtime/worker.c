@@ -148,17 +148,14 @@ void worker_after_switch(worker *w)
     switch (w->switch_reason) {
     case SWITCH_SUSPEND: {
         if (t->reg_shard == REG_NONE) registry_add(&w->rt->reg, (unsigned)w->id, t);
-        unsigned running = T_RUNNING;
-        if (atomic_compare_exchange_strong_explicit(&t->sched, &running, T_IDLE,
-                                                    memory_order_acq_rel, memory_order_acquire))
-            break;
+        if (task_sched_move(t, T_RUNNING, T_IDLE)) break;
         /* woken while still running: it goes straight back to a queue */
-        atomic_store_explicit(&t->sched, T_SCHEDULED, memory_order_relaxed);
+        task_sched_move(t, T_NOTIFIED, T_SCHEDULED);
         sched_ready(t);
         break;
     }
     case SWITCH_YIELD:
-        atomic_store_explicit(&t->sched, T_SCHEDULED, memory_order_relaxed);
+        if (!task_sched_move(t, T_RUNNING, T_SCHEDULED)) task_sched_move(t, T_NOTIFIED, T_SCHEDULED);
         if (t->pinned) runnable_list_push(&w->local, &t->link);
         else push_local(w, &t->link);
         break;
