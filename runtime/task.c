@@ -465,6 +465,11 @@ int weft_await(weft_future *f, void **result)
     if (!future_valid(f)) return -EINVAL;
     if (!future_is_done(f)) {
         task *self = task_current();
+        /* asyncio: a cancellation pending when a task starts to await goes into the awaited
+         * future (an unstarted task is then cancelled before it runs, never run inline) */
+        if (self && atomic_load_explicit(&self->must_cancel, memory_order_acquire) &&
+            weft_cancel(f) == 1)
+            atomic_store_explicit(&self->must_cancel, 0, memory_order_relaxed);
         if (self) await_begin(self, f);
         if (f->is_task) task_try_run_inline(task_of(f));
         int r = future_wait(f, UINT64_MAX, 1);
