@@ -9,10 +9,13 @@
  *   semaphore  never more than k holders at once; permits all come back
  *   condition  producers / consumers with cancelled consumers: no notification is lost
  *              (every item is consumed without any further notify)
+ *   barrier    parties cancelled while waiting or after the trip leave without breaking
+ *              it; cycles keep completing until abort() releases the last one
  *
  * A cancelled acquire is retried, so the totals are exact whatever was cancelled. About
- * 10^6 acquire attempts in a normal build (WEFT_TEST_SCALE divides them); a watchdog turns
- * a lost wake-up (a hang) into a failure.
+ * 10^6 acquire attempts in a normal build (WEFT_TEST_SCALE divides them; a bare run under
+ * a sanitizer divides them by 4, as tools/test.sh would); a watchdog turns a lost wake-up
+ * (a hang) into a failure.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -37,22 +40,48 @@ static void watchdog(int sig)
 
 enum { TASKS = 64, THREADS = 2, PERMITS = 3 };
 
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define SLOW_TOOL 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+#define SLOW_TOOL 1
+#endif
+#endif
+
+static long work(long n)
+{
+#ifdef SLOW_TOOL
+    if (!getenv("WEFT_TEST_SCALE")) return n / 4;
+#endif
+    return scaled(n);
+}
+
 /* ---- cancellers: other tasks and a foreign thread, at random moments ---------------------- */
 
 typedef struct cancellers {
     weft_future **targets;
     int n;
+    atomic_long *progress; /* if set, at most one cancellation per two steps of it */
     atomic_int stop;
     atomic_long fired;
     weft_future *tasks[2];
     pthread_t thread;
 } cancellers;
 
+static int ahead(cancellers *c)
+{
+    return c->progress && atomic_load(&c->fired) * 2 > atomic_load(c->progress);
+}
+
 static void *cancel_from_task(void *p)
 {
     cancellers *c = p;
     unsigned seed = (unsigned)weft_worker_id() * 7919u + 1u;
-    for (long i = 0; !atomic_load(&c->stop); i++) {
+    while (!atomic_load(&c->stop)) {
+        if (ahead(c)) {
+            weft_sleep(1e-5);
+            continue;
+        }
         weft_cancel(c->targets[rand_r(&seed) % (unsigned)c->n]);
         atomic_fetch_add(&c->fired, 1);
         if (rand_r(&seed) % 8 == 0)
@@ -68,6 +97,10 @@ static void *cancel_from_thread(void *p)
     cancellers *c = p;
     unsigned seed = 12345;
     while (!atomic_load(&c->stop)) {
+        if (ahead(c)) {
+            usleep(20);
+            continue;
+        }
         weft_cancel(c->targets[rand_r(&seed) % (unsigned)c->n]);
         atomic_fetch_add(&c->fired, 1);
         if (rand_r(&seed) % 4 == 0)
@@ -78,10 +111,11 @@ static void *cancel_from_thread(void *p)
     return NULL;
 }
 
-static void cancellers_start(cancellers *c, weft_future **targets, int n)
+static void cancellers_start(cancellers *c, weft_future **targets, int n, atomic_long *progress)
 {
     c->targets = targets;
     c->n = n;
+    c->progress = progress;
     atomic_store(&c->stop, 0);
     atomic_store(&c->fired, 0);
     for (int i = 0; i < 2; i++) c->tasks[i] = weft_spawn(cancel_from_task, c);
@@ -194,7 +228,7 @@ static void run_race(race *r, const char *what, int max_holders)
     for (int i = 0; i < THREADS; i++) pthread_create(&th[i], NULL, contend_thread, r);
     while (atomic_load(&r->started) < TASKS) weft_sleep(0.0002);
     cancellers c;
-    cancellers_start(&c, t, TASKS);
+    cancellers_start(&c, t, TASKS, &r->attempts);
     int ended = 0;
     for (int i = 0; i < TASKS; i++) {
         int e = weft_await(t[i], NULL);
@@ -243,7 +277,7 @@ static void *sem_race(void *arg)
 typedef struct pc {
     weft_cond *c;
     long items, consumed, total; /* guarded by the condition's lock */
-    atomic_long cancelled, errors, reacquire_errors;
+    atomic_long cancelled, errors, reacquire_errors, progress;
     atomic_int started;
 } pc;
 
@@ -268,6 +302,7 @@ static void *consumer(void *p)
         if (!finished) {
             s->items--;
             s->consumed++;
+            atomic_fetch_add(&s->progress, 1);
             if (s->consumed == s->total) weft_cond_notify_all(s->c);
         }
         if (weft_cond_release(s->c)) atomic_fetch_add(&s->reacquire_errors, 1);
@@ -299,13 +334,13 @@ static void *cond_race(void *arg)
     (void)arg;
     enum { CONSUMERS = 32, PRODUCERS = 4 };
     pc s = {.c = weft_cond_new(NULL)};
-    producer_arg pa = {&s, scaled(20000)};
+    producer_arg pa = {&s, work(20000)};
     s.total = pa.n * PRODUCERS;
     weft_future *cons[CONSUMERS], *prod[PRODUCERS];
     for (int i = 0; i < CONSUMERS; i++) cons[i] = weft_spawn(consumer, &s);
     while (atomic_load(&s.started) < CONSUMERS) weft_sleep(0.0002);
     cancellers c;
-    cancellers_start(&c, cons, CONSUMERS);
+    cancellers_start(&c, cons, CONSUMERS, &s.progress);
     for (int i = 0; i < PRODUCERS; i++) prod[i] = weft_spawn(producer, &pa);
     for (int i = 0; i < PRODUCERS; i++) {
         weft_await(prod[i], NULL);
@@ -343,6 +378,70 @@ static void *cond_race(void *arg)
     return NULL;
 }
 
+/* ---- barrier: cancelled arrivals leave without breaking it --------------------------------- */
+
+enum { PARTIES = 8 };
+
+typedef struct br {
+    weft_barrier *b;
+    atomic_int stop, started;
+    atomic_long passed, cancelled, errors;
+} br;
+
+static void *arrive(void *p)
+{
+    br *s = p;
+    atomic_fetch_add(&s->started, 1);
+    while (!atomic_load(&s->stop)) {
+        int r = weft_barrier_wait(s->b);
+        if (r >= 0 && r < PARTIES)
+            atomic_fetch_add(&s->passed, 1);
+        else if (r == -ECANCELED)
+            atomic_fetch_add(&s->cancelled, 1);
+        else if (r == -EPIPE)
+            break; /* abort() at the end */
+        else
+            atomic_fetch_add(&s->errors, 1);
+    }
+    return NULL;
+}
+
+static void *barrier_race(void *arg)
+{
+    (void)arg;
+    br s = {.b = weft_barrier_new(PARTIES)};
+    weft_future *t[PARTIES];
+    for (int i = 0; i < PARTIES; i++) t[i] = weft_spawn(arrive, &s);
+    while (atomic_load(&s.started) < PARTIES) weft_sleep(0.0002);
+    cancellers c;
+    cancellers_start(&c, t, PARTIES, &s.passed);
+    long want = work(100000);
+    int broken = 0, overfull = 0;
+    for (double until = weft_now() + 20; atomic_load(&s.passed) < want && weft_now() < until;) {
+        broken |= weft_barrier_broken(s.b);
+        overfull |= weft_barrier_n_waiting(s.b) >= PARTIES;
+        weft_sleep(0.0005);
+    }
+    cancellers_stop(&c);
+    atomic_store(&s.stop, 1);
+    broken |= weft_barrier_broken(s.b);
+    weft_barrier_abort(s.b); /* releases the parties of the cycle that cannot fill now */
+    int ended = 0;
+    for (int i = 0; i < PARTIES; i++) {
+        int e = weft_await(t[i], NULL);
+        ended += e == 0 || e == -ECANCELED;
+        weft_future_release(t[i]);
+    }
+    cmp_ok(atomic_load(&s.passed), ">=", want, "barrier: cycles kept completing");
+    ok(!broken && !overfull, "barrier: never broken by cancellations, never over-full");
+    cmp_ok(atomic_load(&s.errors), "==", 0, "barrier: indices in range, no other errors");
+    cmp_ok(ended, "==", PARTIES, "barrier: abort() released every party");
+    note("barrier: %ld passed, %ld cancelled, %ld cancellations fired", atomic_load(&s.passed),
+         atomic_load(&s.cancelled), atomic_load(&c.fired));
+    weft_barrier_free(s.b);
+    return NULL;
+}
+
 int main(void)
 {
     signal(SIGALRM, watchdog);
@@ -350,10 +449,11 @@ int main(void)
     weft_config cfg;
     weft_config_default(&cfg);
     cfg.workers = 4;
-    long iters = scaled(1000000) / (2 * (TASKS + THREADS)); /* two races: 10^6 attempts */
+    long iters = work(1000000) / (2 * (TASKS + THREADS)); /* 10^6 turns, plus the retries */
     race lock = {.iters = iters}, sem = {.iters = iters};
     cmp_ok(weft_run(lock_race, &lock, &cfg, NULL), "==", 0, "lock race ran");
     cmp_ok(weft_run(sem_race, &sem, &cfg, NULL), "==", 0, "semaphore race ran");
     cmp_ok(weft_run(cond_race, NULL, &cfg, NULL), "==", 0, "condition race ran");
+    cmp_ok(weft_run(barrier_race, NULL, &cfg, NULL), "==", 0, "barrier race ran");
     done_testing();
 }
