@@ -1,10 +1,10 @@
 /*
  * future.c: plain futures and the future half of tasks (see future.h).
  *
- * Completion takes the lock, publishes DONE, signals every waiter in FIFO order while
- * still holding it (waitq.h requires it), then schedules the done-callbacks outside it,
- * in the order they were added, on one worker chosen by the future's address (see
- * schedule_callbacks). Callbacks never run inside set_result / set_error.
+ * Completion takes the lock, publishes DONE, signals every waiter in FIFO order and runs
+ * the hooks while still holding it (waitq.h requires it), then schedules the done-callbacks
+ * outside it, in the order they were added, on one worker chosen by the future's address
+ * (see schedule_callbacks). Callbacks never run inside set_result / set_error.
  */
 #include "future.h"
 
@@ -32,6 +32,7 @@ void future_init(weft_future *f, int is_task, weft_rt *rt)
     f->waiters.head = f->waiters.tail = NULL;
     f->waiters.len = 0;
     f->callbacks.head = f->callbacks.tail = NULL;
+    f->hooks = NULL;
     f->rt = rt;
 }
 
@@ -60,6 +61,11 @@ int future_complete(weft_future *f, int error, void *result)
     atomic_store_explicit(&f->state, FUTURE_DONE, memory_order_release);
     waiter *w;
     while ((w = waitlist_pop(&f->waiters))) waiter_signal(w, error, f->result);
+    for (future_hook *h = f->hooks, *next; h; h = next) {
+        next = h->next; /* h's owner may reuse it once f->lock is released */
+        h->fire(h, f);
+    }
+    f->hooks = NULL;
     runnable_list cbs = f->callbacks;
     f->callbacks.head = f->callbacks.tail = NULL;
     if (cbs.head) weft_future_retain(f); /* for the scheduling below */
@@ -89,6 +95,32 @@ int future_wait(weft_future *f, uint64_t deadline, int cancellable)
     spin_unlock(&f->lock);
     r = waiter_park(&w, deadline, cancellable);
     return r == WAIT_SIGNALED_CANCELLED ? -ECANCELED : r;
+}
+
+int future_hook_add(weft_future *f, future_hook *h)
+{
+    spin_lock(&f->lock);
+    if (future_is_done(f)) {
+        spin_unlock(&f->lock);
+        return -EALREADY;
+    }
+    h->prev = NULL;
+    h->next = f->hooks;
+    if (f->hooks) f->hooks->prev = h;
+    f->hooks = h;
+    spin_unlock(&f->lock);
+    return 0;
+}
+
+void future_hook_remove(weft_future *f, future_hook *h)
+{
+    spin_lock(&f->lock);
+    if (!future_is_done(f)) {
+        if (h->prev) h->prev->next = h->next;
+        else f->hooks = h->next;
+        if (h->next) h->next->prev = h->prev;
+    }
+    spin_unlock(&f->lock);
 }
 
 /* ---- public API ---------------------------------------------------------------------- */

@@ -2,9 +2,14 @@
  * future: a result that arrives later, completed once from any thread (weft_future).
  * A task is a future that runs a coroutine (task.h embeds this struct first).
  *
- * `lock` guards the waiters, the callbacks and the move to DONE; `state` is DONE only
- * after error/result are written (release), so a reader that sees DONE (acquire) reads
+ * `lock` guards the waiters, the hooks, the callbacks and the move to DONE; `state` is DONE
+ * only after error/result are written (release), so a reader that sees DONE (acquire) reads
  * them without the lock. `refs` counts handles; the last release frees the future.
+ *
+ * Hooks are how one waiter waits for many futures (waitset.c): a caller-owned record that
+ * completion runs under `lock`, right after signalling the waiters. Under `lock`, a hook
+ * that was added is in the list exactly while the future is pending, so removing it with
+ * the lock held either unlinks it or finds it has already run to its end.
  */
 #ifndef WEFT_FUTURE_H
 #define WEFT_FUTURE_H
@@ -23,6 +28,13 @@ enum { FUTURE_PENDING = 0, FUTURE_DONE = 1 };
 
 struct weft_rt;
 
+typedef struct future_hook {
+    struct future_hook *next, *prev;
+    /* Runs on the completing thread with f->lock held: it must be short, must not take
+     * f->lock, and may take only locks that are never held while taking a future's. */
+    void (*fire)(struct future_hook *h, weft_future *f);
+} future_hook;
+
 struct weft_future {
     atomic_uint state;
     atomic_uint refs;
@@ -33,6 +45,7 @@ struct weft_future {
     void *result;
     waitlist waiters;
     runnable_list callbacks; /* callback_items, run in order once done */
+    future_hook *hooks;      /* run (and dropped) by completion */
     struct weft_rt *rt;      /* where done-callbacks run when completed off-runtime */
 };
 
@@ -44,6 +57,10 @@ int future_complete(weft_future *f, int error, void *result);
 /* Wait for f (task or thread) until deadline: 0 (f is done), -ECANCELED, -ETIMEDOUT, -EPERM. */
 int future_wait(weft_future *f, uint64_t deadline, int cancellable);
 int future_valid(const weft_future *f);
+/* 0: h will fire when f completes; -EALREADY: f is done and h was not added. */
+int future_hook_add(weft_future *f, future_hook *h);
+/* Take back a hook that was added: after this returns it is not running and never runs. */
+void future_hook_remove(weft_future *f, future_hook *h);
 
 static inline int future_is_done(const weft_future *f)
 {
