@@ -19,6 +19,8 @@
  * that decision are one critical section, so `count` tells exactly who has not decided.
  * Cancellation breaks nothing (asyncio, not API.md): a cancelled arrival just exits.
  * No grant is ever handed to one waiter alone, so there is nothing to compensate.
+ * Freeing a barrier someone waits on is a usage error: free() refuses (and logs) while an
+ * arrival is queued or still inside.
  */
 #include <errno.h>
 
@@ -85,11 +87,10 @@ void weft_barrier_free(weft_barrier *b)
 {
     if (!barrier_valid(b)) return;
     spin_lock(&b->spin);
-    size_t waiting = b->waiters.len;
+    int busy = b->waiters.len || b->count; /* queued, or inside and not yet left */
     spin_unlock(&b->spin);
-    if (waiting) {
-        weft_log("weft_barrier_free: %zu waiter(s) still queued; the barrier is left allocated",
-                 waiting);
+    if (busy) {
+        weft_log("weft_barrier_free: tasks still wait on the barrier; it is left allocated");
         return;
     }
     b->magic = BARRIER_FREED;

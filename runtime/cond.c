@@ -14,6 +14,8 @@
  * stays pending and is delivered as wait()'s -ECANCELED, once.
  * Compensation (gh-112202): a waiter that leaves by cancellation after it was notified,
  * whether before it resumed or while re-acquiring, notifies the next waiter in its place.
+ * Freeing a condition someone waits on is a usage error: free() refuses (and logs) while a
+ * caller is inside wait(), counted by `inside`.
  */
 #include <errno.h>
 #include <limits.h>
@@ -28,7 +30,8 @@
 struct weft_cond {
     weft_lock *lock;
     unsigned magic;
-    int own_lock; /* made by weft_cond_new(NULL), freed with the condition */
+    int own_lock;      /* made by weft_cond_new(NULL), freed with the condition */
+    atomic_int inside; /* callers in wait(), queued or on their way out */
     spinlock spin;
     waitlist waiters;
 };
@@ -65,6 +68,7 @@ weft_cond *weft_cond_new(weft_lock *lock)
         return NULL;
     }
     c->magic = COND_MAGIC;
+    atomic_init(&c->inside, 0);
     spin_init(&c->spin);
     c->waiters.head = c->waiters.tail = NULL;
     c->waiters.len = 0;
@@ -74,11 +78,9 @@ weft_cond *weft_cond_new(weft_lock *lock)
 void weft_cond_free(weft_cond *c)
 {
     if (!cond_valid(c)) return;
-    spin_lock(&c->spin);
-    size_t waiting = c->waiters.len;
-    spin_unlock(&c->spin);
+    int waiting = atomic_load_explicit(&c->inside, memory_order_acquire);
     if (waiting) {
-        weft_log("weft_cond_free: %zu waiter(s) still queued; the condition is left allocated",
+        weft_log("weft_cond_free: %d task(s) still in wait(); the condition is left allocated",
                  waiting);
         return;
     }
@@ -106,6 +108,7 @@ int weft_cond_wait(weft_cond *c)
     waiter w;
     int r = waiter_init(&w, &c->spin, &c->waiters, "condition");
     if (r) return r;
+    atomic_fetch_add_explicit(&c->inside, 1, memory_order_relaxed);
     spin_lock(&c->spin);
     waitlist_append(&c->waiters, &w);
     spin_unlock(&c->spin);
@@ -118,8 +121,9 @@ int weft_cond_wait(weft_cond *c)
     if (wait_check_cancel() && r == 0) r = WAIT_SIGNALED_CANCELLED;
     if (r == WAIT_SIGNALED_CANCELLED) {
         cond_wake(c, 1); /* pass the notification on */
-        return -ECANCELED;
+        r = -ECANCELED;
     }
+    atomic_fetch_sub_explicit(&c->inside, 1, memory_order_release);
     return r;
 }
 

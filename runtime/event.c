@@ -9,6 +9,8 @@
  * returns -ECANCELED, and its wake-up belonged to it alone.
  * Orders: set() stores the flag with release, wait() loads it with acquire, so what the
  * setter wrote before set() is visible after wait() (a signal publishes it the same way).
+ * Freeing an event someone waits on is a usage error; free() refuses (and logs) while a
+ * waiter is queued (a woken waiter no longer touches the event).
  */
 #include <errno.h>
 

@@ -15,6 +15,8 @@
  * lock it was handed, which grants the next waiter: no wake-up is lost.
  * Orders: the acquiring CAS (acquire) pairs with the releasing CAS or store (release); a
  * hand-off is published by waiter_signal's CAS, which the woken waiter reads (acquire).
+ * Freeing a lock that is held or waited on is a usage error; free() refuses (and logs)
+ * while a waiter is queued.
  */
 #include "lock.h"
 

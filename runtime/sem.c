@@ -16,6 +16,8 @@
  * permit back, which grants the next waiter; a waiter cancelled while queued held nothing.
  * A BoundedSemaphore checks its bound against the free permits, as asyncio does, so an
  * over-release made while a granted waiter has not resumed yet goes unnoticed.
+ * Freeing a semaphore someone waits on is a usage error; free() refuses (and logs) while a
+ * waiter is queued or granted but not resumed.
  */
 #include <errno.h>
 #include <limits.h>

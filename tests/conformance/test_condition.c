@@ -632,6 +632,20 @@ static void case_misuse(void)
     cmp_ok(a.r_wait, "==", -EPERM, "callback: wait() on a worker outside a task: -EPERM");
     ok(a.still_locked && weft_lock_release(a.l) == 0, "callback: the lock was not released");
     weft_cond_free(a.c);
+
+    /* freeing a condition someone waits on is refused, also once it was notified */
+    weft_cond *fc = weft_cond_new(a.l);
+    cond_arg w = arg_for(fc, a.l, 1);
+    weft_future *t = spawn_on(wait_release, &w, 0);
+    settle(0);
+    diag("expect two messages about a condition freed with a waiter:");
+    weft_cond_free(fc);
+    weft_lock_acquire(a.l);
+    weft_cond_notify(fc, 1); /* notified, cannot resume while we run: still inside wait() */
+    weft_cond_free(fc);
+    weft_lock_release(a.l);
+    cmp_ok(outcome(t), "==", 0, "free with a waiter is refused; the waiter still returns");
+    weft_cond_free(fc);
     weft_lock_free(a.l);
 }
 

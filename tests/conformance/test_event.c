@@ -259,6 +259,17 @@ static void case_misuse(void)
     cmp_ok(a.r_clear, "==", -EPERM, "callback: a wait that would block: -EPERM");
     weft_event_free(a.set);
     weft_event_free(a.clear);
+
+    weft_event *e = weft_event_new();
+    log_reset();
+    event_arg w = {e, 1};
+    weft_future *t = spawn_on(wait_log, &w, 1);
+    settle(1);
+    diag("expect a message about an event freed with a waiter:");
+    weft_event_free(e); /* refused: the event stays usable */
+    weft_event_set(e);
+    cmp_ok(outcome(t), "==", 0, "free with a waiter is refused; the waiter still wakes");
+    weft_event_free(e);
 }
 
 static void *scenarios(void *arg)
