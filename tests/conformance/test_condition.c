@@ -439,6 +439,19 @@ static void *wait_with_timeout(void *p)
     return (void *)(intptr_t)a->r;
 }
 
+/* the same inside a timeout scope (asyncio.timeout): the scope turns it into -ETIMEDOUT */
+static void *wait_in_scope(void *p)
+{
+    cond_arg *a = p;
+    weft_cond_acquire(a->c);
+    weft_timeout *scope = weft_timeout_begin(0.02);
+    a->r = weft_cond_wait(a->c);
+    a->later = weft_timeout_end(scope);
+    a->held = weft_lock_locked(a->l);
+    a->released = weft_cond_release(a->c);
+    return (void *)(intptr_t)a->r;
+}
+
 static void case_timeout_in_block(void)
 {
     weft_lock *l = weft_lock_new();
@@ -446,6 +459,11 @@ static void case_timeout_in_block(void)
     cond_arg a = arg_for(c, l, 1);
     cmp_ok(outcome(spawn_on(wait_with_timeout, &a, 1)), "==", -ECANCELED,
            "20: the timed-out wait() returns -ECANCELED");
+    ok(a.held == 1 && a.released == 0, "20: with the lock re-acquired");
+    a = arg_for(c, l, 2);
+    cmp_ok(outcome(spawn_on(wait_in_scope, &a, 1)), "==", -ECANCELED,
+           "20: in a timeout scope: wait() returns -ECANCELED at the deadline");
+    cmp_ok(a.later, "==", -ETIMEDOUT, "20: the scope ends with -ETIMEDOUT");
     ok(a.held == 1 && a.released == 0, "20: with the lock re-acquired");
     weft_cond_free(c);
     weft_lock_free(l);
