@@ -208,6 +208,18 @@ static void awaited_future(void)
         weft_future_release(a.inner);
         weft_future_release(a.second);
     }
+
+    /* cancelling the awaited future itself (not the task) */
+    awaiting a = {weft_future_new(), NULL, 0};
+    int base = atomic_load(&started);
+    weft_future *t = spawn_on(await_inner, &a, 1);
+    ok(eventually(atomic_load(&started) > base), "started");
+    settle(1);
+    weft_cancel(a.inner);
+    ok(weft_await(t, NULL) == -ECANCELED && weft_cancelled(t),
+       "61 cancelling the future a task awaits: the task (re-raising) ends cancelled");
+    weft_future_release(t);
+    weft_future_release(a.inner);
 }
 
 /* ---- 61: cancel at end; cancel the current task, then await; nested calls ------------------ */
