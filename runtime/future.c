@@ -140,13 +140,15 @@ weft_future *weft_future_new(void)
 
 int weft_future_set_result(weft_future *f, void *result)
 {
-    if (!future_valid(f) || f->is_task) return -EINVAL;
+    if (!future_valid(f)) return -EINVAL;
+    if (f->is_task) return -EPERM; /* Task.set_result: RuntimeError */
     return future_complete(f, 0, result);
 }
 
 int weft_future_set_error(weft_future *f, int err)
 {
-    if (!future_valid(f) || f->is_task || err >= 0) return -EINVAL;
+    if (!future_valid(f) || err >= 0) return -EINVAL;
+    if (f->is_task) return -EPERM;
     return future_complete(f, err, NULL);
 }
 

@@ -303,23 +303,52 @@ int task_try_run_inline(task *c)
 /* ---- cancellation -------------------------------------------------------------------- */
 
 /* `awaiting` is published with a plain store and taken back with one exchange. A canceller
- * that exchanges it out first owns the pointer until it sets awaiting_released; the awaiter
- * (who holds a reference on f for the whole await) waits for that before returning, so f
- * outlives the canceller's use of it without a lock or reference traffic on the fast path. */
+ * borrows it by exchanging in AWAIT_BUSY and gives it back with a CAS; an awaiter that takes
+ * it back while it is lent (it finds AWAIT_BUSY) waits until the borrower sets
+ * awaiting_released. The awaiter holds a reference on f for the whole await, so f outlives
+ * every borrower's use of it, without a lock or reference traffic on the fast path. */
+#define AWAIT_BUSY ((weft_future *)1)
+
 static void await_begin(task *t, weft_future *f)
 {
     atomic_store_explicit(&t->awaiting, f, memory_order_release);
 }
 
+static void spin_pause(unsigned spins)
+{
+    if (spins < 128) cpu_relax();
+    else sched_yield();
+}
+
 static void await_end(task *t)
 {
-    if (atomic_exchange_explicit(&t->awaiting, NULL, memory_order_acq_rel)) return;
-    for (unsigned spins = 0;
-         !atomic_load_explicit(&t->awaiting_released, memory_order_acquire); spins++) {
-        if (spins < 128) cpu_relax();
-        else sched_yield();
-    }
+    if (atomic_exchange_explicit(&t->awaiting, NULL, memory_order_acq_rel) != AWAIT_BUSY) return;
+    for (unsigned spins = 0; !atomic_load_explicit(&t->awaiting_released, memory_order_acquire);
+         spins++)
+        spin_pause(spins);
     atomic_store_explicit(&t->awaiting_released, 0, memory_order_relaxed);
+}
+
+/* Cancel the future t awaits, if any (asyncio forwards every Task.cancel to it): 1 if that
+ * cancellation was requested, so it reaches t through the future. */
+static int cancel_awaited(task *t)
+{
+    weft_future *f, *busy = AWAIT_BUSY;
+    for (unsigned spins = 0;
+         (f = atomic_exchange_explicit(&t->awaiting, AWAIT_BUSY, memory_order_acq_rel)) ==
+         AWAIT_BUSY;
+         spins++)
+        spin_pause(spins); /* another canceller has it lent */
+    if (!f) { /* not awaiting: take the marker back unless an await began meanwhile */
+        atomic_compare_exchange_strong_explicit(&t->awaiting, &busy, NULL, memory_order_acq_rel,
+                                                memory_order_relaxed);
+        return 0;
+    }
+    int through = weft_cancel(f) == 1;
+    if (!atomic_compare_exchange_strong_explicit(&t->awaiting, &busy, f, memory_order_acq_rel,
+                                                 memory_order_relaxed))
+        atomic_store_explicit(&t->awaiting_released, 1, memory_order_release); /* it ended */
+    return through;
 }
 
 int task_cancel(task *t)
@@ -330,11 +359,8 @@ int task_cancel(task *t)
         task_finish(t, NULL, 1);
         return 1;
     }
-    weft_future *f = atomic_exchange_explicit(&t->awaiting, NULL, memory_order_acq_rel);
     /* asyncio: the cancellation travels through the awaited future when it can */
-    int through = f && weft_cancel(f) == 1;
-    if (f) atomic_store_explicit(&t->awaiting_released, 1, memory_order_release);
-    if (!through) {
+    if (!cancel_awaited(t)) {
         atomic_store_explicit(&t->must_cancel, 1, memory_order_release);
         task_wake(t);
     }
@@ -407,6 +433,7 @@ void weft_yield(void)
 
 int weft_sleep(double seconds)
 {
+    if (seconds != seconds) return -EINVAL; /* NaN: asyncio 3.13's ValueError */
     if (!(seconds > 0)) {
         if (!task_current()) return worker_current() ? -EPERM : 0;
         int r = wait_check_cancel();
@@ -449,7 +476,12 @@ int weft_uncancel(void)
                                                            memory_order_relaxed)) {
     }
     if (n <= 0) return 0;
-    if (n == 1) atomic_store_explicit(&t->must_cancel, 0, memory_order_relaxed);
+    if (n == 1) { /* 3.13: back to no request clears the pending one... */
+        atomic_store_explicit(&t->must_cancel, 0, memory_order_relaxed);
+        /* ...unless a new request arrived meanwhile; it must not be lost */
+        if (atomic_load_explicit(&t->cancel_requests, memory_order_acquire) > 0)
+            atomic_store_explicit(&t->must_cancel, 1, memory_order_release);
+    }
     return n - 1;
 }
 

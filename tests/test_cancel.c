@@ -41,6 +41,18 @@ static void *sleep_then_reraise(void *arg)
     return r ? weft_fail(r) : NULL;
 }
 
+static atomic_int second_sleep;
+
+static void *swallow_twice(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&started, 1);
+    int a = weft_sleep(30.0);
+    atomic_store(&second_sleep, 1);
+    int b = weft_sleep(30.0);
+    return (void *)(intptr_t)(a * 1000 + b);
+}
+
 static void *await_arg(void *arg)
 {
     atomic_fetch_add(&started, 1);
@@ -202,6 +214,21 @@ static void *scenarios(void *arg)
     ok(all, "every awaiter of a cancelled task sees -ECANCELED");
     weft_future_release(inner);
     cmp_ok(weft_cancel(NULL), "==", -EINVAL, "cancel(NULL): -EINVAL");
+
+    /* 11. every cancellation of the awaiter is forwarded to the awaited task */
+    inner = weft_spawn_ex(swallow_twice, NULL, &elsewhere);
+    f = weft_spawn(await_arg, inner);
+    wait_until_suspended_n(2);
+    weft_cancel(f);
+    while (!atomic_load(&second_sleep)) weft_sleep(0.0005);
+    weft_sleep(0.002);
+    weft_cancel(f);
+    cmp_ok(weft_await(f, &r), "==", 0, "the awaiter returns the inner task's result");
+    cmp_ok((intptr_t)r, "==", -ECANCELED * 1000 - ECANCELED,
+           "both cancellations of the awaiter reached the awaited task");
+    weft_future_release(f);
+    weft_future_release(inner);
+    cmp_ok(weft_sleep(0.0 / 0.0), "==", -EINVAL, "sleep(NaN): -EINVAL");
     return NULL;
 }
 
