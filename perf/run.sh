@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The core-runtime benchmarks, weft beside its peers, with workers 1 and 2. See perf/README.md.
+# weft's benchmarks beside its peers, with workers 1 and 2. See perf/README.md.
 #
 #   perf/run.sh [--quick] [--only NAME[,NAME]] [--impl IMPL[,IMPL]] [--reps N] [--no-install]
 #
 #   --quick        sizes / 10 (fib 25, skynet 100k leaves), one repetition: a smoke run
-#   --only NAME    spawn_many yield_many ping_pong chained_spawn skynet fib (repeatable)
+#   --only NAME    core: spawn_many yield_many ping_pong chained_spawn skynet fib; sync:
+#                  mutex_contention queue_ping_pong queue_throughput (repeatable)
 #   --impl IMPL    weft go tokio asyncio uvloop (repeatable)
 #   --reps N       runs per (bench, impl, workers); the fastest counts (default 3, quick 1)
 #   --no-install   do not apt-get missing toolchains and libraries (perf/install.sh)
@@ -15,14 +16,17 @@ set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PERF="$ROOT/perf"
 BUILD="$ROOT/build-perf"
-ALL_BENCHES=(spawn_many yield_many ping_pong chained_spawn skynet fib)
+CORE_BENCHES=(spawn_many yield_many ping_pong chained_spawn skynet fib)    # weft: bench_core
+SYNC_BENCHES=(mutex_contention queue_ping_pong queue_throughput)             # weft: bench_sync
+ALL_BENCHES=("${CORE_BENCHES[@]}" "${SYNC_BENCHES[@]}")
 ALL_IMPLS=(weft go tokio asyncio uvloop)
-PY_BENCHES=" spawn_many yield_many ping_pong chained_spawn " # one event loop: these make sense
+# one event loop: these make sense
+PY_BENCHES=" spawn_many yield_many ping_pong chained_spawn ${SYNC_BENCHES[*]} "
 WORKERS=(1 2)
 TIMEOUT=120
 
 usage() {
-    sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -65,6 +69,9 @@ div=1
 [ $quick -eq 1 ] && div=10
 [ -n "$reps" ] || { [ $quick -eq 1 ] && reps=1 || reps=3; }
 wants() { [[ " ${impls[*]} " == *" $1 "* ]]; }
+weft_program() { # bench -> the weft program that runs it
+    if [[ " ${SYNC_BENCHES[*]} " == *" $1 "* ]]; then echo bench_sync; else echo bench_core; fi
+}
 
 mkdir -p "$BUILD"
 RESULTS="$BUILD/results.txt"
@@ -77,17 +84,30 @@ note() {
 
 # ---- build ----------------------------------------------------------------------------------
 available=()
+weft_built=() # the weft programs this invocation built
 
 if wants weft; then
     [ $install -eq 0 ] || "$PERF/install.sh" cmake make gcc pkg-config libhwloc-dev libjemalloc-dev
     echo "run.sh: building weft (Release) in build-perf/" >&2
+    targets=()
+    for b in "${benches[@]}"; do
+        t="$(weft_program "$b")"
+        [[ " ${targets[*]} " == *" $t "* ]] || targets+=("$t")
+    done
     # weft_objects first: libweft.a's custom command needs the objects but (CMake) does not
     # order itself after the object library, so `--target bench_core` alone can fail.
+    log="$BUILD/weft-build.log"
     if { cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DWEFT_TESTS=OFF -DWEFT_PERF=ON &&
-        cmake --build "$BUILD" --target weft_objects -j "$(nproc)" &&
-        cmake --build "$BUILD" --target bench_core -j "$(nproc)"; } >"$BUILD/weft-build.log" 2>&1 &&
-        [ -x "$BUILD/perf/bench_core" ]; then
-        available+=(weft)
+        cmake --build "$BUILD" --target weft_objects -j "$(nproc)"; } >"$log" 2>&1; then
+        for t in "${targets[@]}"; do # each alone: bench_core still runs if bench_sync fails
+            if cmake --build "$BUILD" --target "$t" -j "$(nproc)" >>"$log" 2>&1 &&
+                [ -x "$BUILD/perf/$t" ]; then
+                weft_built+=("$t")
+            else
+                note "weft's $t did not build (see build-perf/weft-build.log); its rows: peers only"
+            fi
+        done
+        [ ${#weft_built[@]} -eq 0 ] || available+=(weft)
     else
         note "weft did not build (see build-perf/weft-build.log); running the peers only"
     fi
@@ -117,9 +137,13 @@ versions=()
 has go && versions+=("go: $(/usr/bin/go version 2>/dev/null || go version)")
 if has tokio; then
     lock="$PERF/peers/tokio/Cargo.lock"
-    tokio_v="$(awk '/^name = "tokio"$/ {getline; gsub(/"/, "", $3); print $3}' "$lock" 2>/dev/null)"
+    crate_v() { # the version of crate $1 in Cargo.lock
+        awk -v n="$1" '$0 == "name = \"" n "\"" {getline; gsub(/"/, "", $3); print $3}' "$lock" 2>/dev/null
+    }
+    tokio_v="$(crate_v tokio)"
+    channel_v="$(crate_v async-channel)"
     rustc_v="$( (/usr/bin/rustc --version || rustc --version) 2>/dev/null)"
-    versions+=("tokio: ${tokio_v:-?} ($rustc_v)")
+    versions+=("tokio: ${tokio_v:-?}, async-channel ${channel_v:-?} ($rustc_v)")
 fi
 if has asyncio || has uvloop; then
     versions+=("python: $(/usr/bin/python3 -c 'import sys, uvloop
@@ -136,7 +160,7 @@ has weft && versions+=("weft: $(git -C "$ROOT" describe --always --dirty 2>/dev/
 
 command_for() { # impl bench workers
     case "$1" in
-    weft) echo "$BUILD/perf/bench_core $2 --workers $3 --div $div" ;;
+    weft) echo "$BUILD/perf/$(weft_program "$2") $2 --workers $3 --div $div" ;;
     go) echo "$PERF/peers/go/bin/bench_go $2 --workers $3 --div $div" ;;
     tokio) echo "$PERF/peers/tokio/target/release/bench_tokio $2 --workers $3 --div $div" ;;
     asyncio | uvloop) echo "/usr/bin/python3 $PERF/peers/python/bench_asyncio.py $2 --loop $1 --div $div" ;;
@@ -147,11 +171,16 @@ for bench in "${benches[@]}"; do
     for w in "${WORKERS[@]}"; do
         for impl in "${ALL_IMPLS[@]}"; do
             has "$impl" || continue
+            program="$(weft_program "$bench")"
+            if [ "$impl" = weft ] && [[ " ${weft_built[*]} " != *" $program "* ]]; then
+                echo "bench=$bench impl=weft workers=$w failed=1" >>"$RESULTS"
+                continue
+            fi
             if [ "$impl" = asyncio ] || [ "$impl" = uvloop ]; then
                 if [[ "$PY_BENCHES" != *" $bench "* ]] || [ "$w" != 1 ]; then continue; fi
             fi
             for ((r = 1; r <= reps; r++)); do
-                printf 'run.sh: %-13s %-7s workers=%s rep %d/%d\n' "$bench" "$impl" "$w" "$r" "$reps" >&2
+                printf 'run.sh: %-16s %-7s workers=%s rep %d/%d\n' "$bench" "$impl" "$w" "$r" "$reps" >&2
                 # shellcheck disable=SC2046
                 line="$(timeout "$TIMEOUT" $(command_for "$impl" "$bench" "$w") | grep '^bench=')"
                 rc=$?
@@ -168,7 +197,7 @@ done
 
 # ---- report ---------------------------------------------------------------------------------
 report() {
-    echo "weft core benchmarks, $(nproc) CPUs, div=$div (1 = full size), best of $reps;" \
+    echo "weft benchmarks, $(nproc) CPUs, div=$div (1 = full size), best of $reps;" \
         "load average before: $(sed -n 's/.*loadavg=\([^ ]*\).*/\1/p' "$RESULTS"), after:" \
         "$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)"
     for v in "${versions[@]}"; do echo "  $v"; done
@@ -196,16 +225,20 @@ report() {
         }
     }
     END {
+        # goal: weft/best ratio to reach; goal_ns: an absolute goal (ns per op) instead;
+        # neither: the ratio is reported, without a verdict
         goal["spawn_many"] = 0.35; goal["yield_many"] = 0.3; goal["ping_pong"] = 0.5
         goal["chained_spawn"] = 0.5; goal["skynet"] = 0.57; goal["fib"] = 0.1
-        unit["skynet"] = "total ms"; nb = split(benches, B, " "); ni = split(impls, I, " ")
-        printf "%-13s %2s", "bench", "w"
+        goal_ns["mutex_contention", 1] = 20; goal_ns["mutex_contention", 2] = 60
+        goal_ns["queue_ping_pong", 1] = 100; goal_ns["queue_ping_pong", 2] = 100
+        nb = split(benches, B, " "); ni = split(impls, I, " ")
+        printf "%-16s %2s", "bench", "w"
         for (j = 1; j <= ni; j++) printf "  %-15s", I[j]
         printf "  %-6s %9s %6s  %s\n", "best", "weft/best", "goal", "verdict"
         for (x = 1; x <= nb; x++) {
             bench_ = B[x]
             for (w = 1; w <= 2; w++) {
-                printf "%-13s %2d", bench_, w
+                printf "%-16s %2d", bench_, w
                 best = ""; bestv = 0
                 for (j = 1; j <= ni; j++) {
                     k = bench_ SUBSEP I[j] SUBSEP w
@@ -214,21 +247,45 @@ report() {
                         best = I[j]; bestv = ns[k]
                     }
                 }
+                if ((bench_, w) in goal_ns) goal_text = sprintf("%.0fns", goal_ns[bench_, w])
+                else if (bench_ in goal) goal_text = sprintf("%.2fx", goal[bench_])
+                else goal_text = "-"
                 wk = bench_ SUBSEP "weft" SUBSEP w
-                if (best == "" || !(wk in ns)) {
-                    printf "  %-6s %9s %5.2fx  %s\n", (best == "" ? "-" : best), "-", goal[bench_], "-"
+                if (!(wk in ns)) {
+                    printf "  %-6s %9s %6s  %s\n", (best == "" ? "-" : best), "-", goal_text, "-"
                     continue
                 }
-                ratio = ns[wk] / bestv
-                verdict = ratio <= goal[bench_] ? "met" : "not met"
-                if (bench_ == "skynet")
+                ratio_text = best == "" ? "-" : sprintf("%.3fx", ns[wk] / bestv)
+                if ((bench_, w) in goal_ns)
+                    verdict = ns[wk] <= goal_ns[bench_, w] ? "met" : "not met"
+                else if (best == "" || !(bench_ in goal))
+                    verdict = "-"
+                else
+                    verdict = ns[wk] / bestv <= goal[bench_] ? "met" : "not met"
+                if (bench_ == "skynet" && best != "")
                     verdict = "time " verdict ", RSS " (rss[wk] <= 64 * 1024 ? "met" : "not met")
-                printf "  %-6s %8.3fx %5.2fx  %s\n", best, ratio, goal[bench_], verdict
+                if (best == "") best = "-"
+                printf "  %-6s %9s %6s  %s\n", best, ratio_text, goal_text, verdict
             }
+        }
+        for (x = 1; x <= nb; x++) {
+            if (B[x] != "queue_throughput") continue
+            print ""
+            printf "queue_throughput, million items per second:"
+            for (w = 1; w <= 2; w++) {
+                printf "\n  workers=%d:", w
+                for (j = 1; j <= ni; j++) {
+                    k = B[x] SUBSEP I[j] SUBSEP w
+                    if ((k in ns) && ns[k] > 0) printf " %s %.2f", I[j], 1e3 / ns[k]
+                }
+            }
+            print ""
         }
         print ""
         print "cells: ns per op (skynet: total ms) and peak RSS in MiB; best = faster of go and tokio"
-        print "at the same worker count; goal = weft/best ratio to reach (skynet also RSS <= 64 MiB)"
+        print "at the same worker count; goal = weft/best ratio to reach (skynet also RSS <= 64"
+        print "MiB), or ns per op for weft to reach (mutex_contention, queue_ping_pong);"
+        print "queue_throughput reports the ratio only"
     }' "$RESULTS"
     if [ ${#notes[@]} -gt 0 ]; then
         echo

@@ -4,7 +4,8 @@
 #   perf/peers/build.sh [--no-install] [go] [tokio] [python]      (no peer named: all three)
 #
 # go      golang-go            -> perf/peers/go/bin/bench_go
-# tokio   cargo rustc librust-tokio-dev -> perf/peers/tokio/target/release/bench_tokio
+# tokio   cargo rustc librust-tokio-dev librust-async-channel-dev
+#         -> perf/peers/tokio/target/release/bench_tokio
 #         built offline from /usr/share/cargo/registry (perf/peers/tokio/.cargo/config.toml)
 # python  python3 python3-uvloop (nothing to build; run with /usr/bin/python3)
 #
@@ -41,17 +42,20 @@ build_go() {
 }
 
 build_tokio() {
-    ensure cargo rustc librust-tokio-dev || return 1
+    ensure cargo rustc librust-tokio-dev librust-async-channel-dev || return 1
     local cargo="$DEB_CARGO" rustc="$DEB_RUSTC"
     if [ ! -x "$cargo" ] || [ ! -x "$rustc" ]; then
         cargo="$(command -v cargo)" || return 1
         rustc="$(command -v rustc)" || return 1
         log "Debian's cargo/rustc not found; using $cargo"
     fi
-    if ! ls -d /usr/share/cargo/registry/tokio-1.* >/dev/null 2>&1; then
-        log "no tokio sources in /usr/share/cargo/registry"
-        return 1
-    fi
+    local crate
+    for crate in tokio-1 async-channel-1; do
+        if ! ls -d /usr/share/cargo/registry/"$crate".* >/dev/null 2>&1; then
+            log "no ${crate%-1} sources in /usr/share/cargo/registry"
+            return 1
+        fi
+    done
     (cd "$PEERS/tokio" && RUSTC="$rustc" "$cargo" build --release --offline -q)
 }
 

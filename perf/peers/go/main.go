@@ -1,8 +1,10 @@
-// Go peer of perf/bench_core.c: the same six benchmarks, the same sizes, one output line.
+// Go peer of perf/bench_core.c and perf/bench_sync.c: the same benchmarks, the same sizes,
+// one output line.
 //
 // usage: bench_go BENCH [--workers N] [--div D]
 //
 //	BENCH: spawn_many yield_many ping_pong chained_spawn skynet fib
+//	       mutex_contention queue_ping_pong queue_throughput
 //	--workers N: GOMAXPROCS (default 2)
 //	--div D: divide the sizes by D (perf/run.sh --quick passes 10)
 package main
@@ -22,6 +24,8 @@ type sizes struct {
 	spawnMany, yieldTasks, yieldCount, ppPairs, ppTrips, chained int
 	skynetLeaves                                                 int64
 	fibN                                                         int
+	mutexTasks, mutexIters                                       int
+	tpProducers, tpConsumers, tpItems, tpCapacity                int
 }
 
 func makeSizes(div int) sizes {
@@ -42,6 +46,12 @@ func makeSizes(div int) sizes {
 		chained:      4000000 / div,
 		skynetLeaves: leaves,
 		fibN:         fibN,
+		mutexTasks:   1000,
+		mutexIters:   20000 / div,
+		tpProducers:  4,
+		tpConsumers:  4,
+		tpItems:      1000000 / div,
+		tpCapacity:   1024,
 	}
 }
 
@@ -74,17 +84,25 @@ func yieldMany(tasks, count int) (int64, int64) {
 	return int64(tasks * count), 0
 }
 
-func pingPong(pairs, trips int) (int64, int64) {
+// pingPong over channels of the given capacity: 0 (unbuffered) for ping_pong, 1 for
+// queue_ping_pong (like weft_queue_new(1): a send does not wait for the receiver). The
+// answer counts the numbers that came back unchanged.
+func pingPong(pairs, trips, capacity int) (int64, int64) {
 	var wg sync.WaitGroup
+	var echoed int64
 	wg.Add(2 * pairs)
 	for p := 0; p < pairs; p++ {
-		ping := make(chan int)
-		pong := make(chan int)
+		ping := make(chan int, capacity)
+		pong := make(chan int, capacity)
 		go func() {
-			for i := 0; i < trips; i++ {
+			n := int64(0)
+			for i := 1; i <= trips; i++ {
 				ping <- i
-				<-pong
+				if <-pong == i {
+					n++
+				}
 			}
+			atomic.AddInt64(&echoed, n)
 			wg.Done()
 		}()
 		go func() {
@@ -95,7 +113,62 @@ func pingPong(pairs, trips int) (int64, int64) {
 		}()
 	}
 	wg.Wait()
-	return int64(pairs * trips), 0
+	return int64(pairs * trips), echoed
+}
+
+// mutexContention: tasks x iters Lock / counter++ / Unlock on one sync.Mutex; the plain
+// counter must end at tasks x iters.
+func mutexContention(tasks, iters int) (int64, int64) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	counter := int64(0)
+	wg.Add(tasks)
+	for t := 0; t < tasks; t++ {
+		go func() {
+			for i := 0; i < iters; i++ {
+				mu.Lock()
+				counter++
+				mu.Unlock()
+			}
+			wg.Done()
+		}()
+	}
+	wg.Wait()
+	return int64(tasks * iters), counter
+}
+
+// queueThroughput: producers put 1..items (producer p: p+1, p+1+P, ...) on one channel of
+// the given capacity; consumers receive until it is closed (after the last send) and send
+// their sums, which add up to items (items + 1) / 2.
+func queueThroughput(producers, consumers, items, capacity int) (int64, int64) {
+	ch := make(chan int64, capacity)
+	sums := make(chan int64, consumers)
+	var wg sync.WaitGroup
+	wg.Add(producers)
+	for c := 0; c < consumers; c++ {
+		go func() {
+			var sum int64
+			for v := range ch {
+				sum += v
+			}
+			sums <- sum
+		}()
+	}
+	for p := 0; p < producers; p++ {
+		go func(first int) {
+			for v := first; v <= items; v += producers {
+				ch <- int64(v)
+			}
+			wg.Done()
+		}(p + 1)
+	}
+	wg.Wait()
+	close(ch)
+	var total int64
+	for c := 0; c < consumers; c++ {
+		total += <-sums
+	}
+	return int64(items), total
 }
 
 func chain(left int, done chan struct{}) {
@@ -195,7 +268,7 @@ func main() {
 	case "yield_many":
 		ops, answer = yieldMany(sz.yieldTasks, sz.yieldCount)
 	case "ping_pong":
-		ops, answer = pingPong(sz.ppPairs, sz.ppTrips)
+		ops, _ = pingPong(sz.ppPairs, sz.ppTrips, 0) // bench_core reports no answer here
 	case "chained_spawn":
 		ops, answer = chainedSpawn(sz.chained)
 	case "skynet":
@@ -204,6 +277,12 @@ func main() {
 		ops, answer = skynetTasks(sz.skynetLeaves), <-out
 	case "fib":
 		ops, answer = fibSpawns(sz.fibN), fib(sz.fibN)
+	case "mutex_contention":
+		ops, answer = mutexContention(sz.mutexTasks, sz.mutexIters)
+	case "queue_ping_pong":
+		ops, answer = pingPong(sz.ppPairs, sz.ppTrips, 1)
+	case "queue_throughput":
+		ops, answer = queueThroughput(sz.tpProducers, sz.tpConsumers, sz.tpItems, sz.tpCapacity)
 	default:
 		usage()
 	}

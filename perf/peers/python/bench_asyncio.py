@@ -1,5 +1,6 @@
-"""asyncio / uvloop peer of perf/bench_core.c for the benchmarks where one Python event loop
-makes sense: spawn_many, yield_many, ping_pong, chained_spawn.
+"""asyncio / uvloop peer of perf/bench_core.c and perf/bench_sync.c for the benchmarks where
+one Python event loop makes sense: spawn_many, yield_many, ping_pong, chained_spawn,
+mutex_contention, queue_ping_pong, queue_throughput.
 
 usage: bench_asyncio.py BENCH [--loop asyncio|uvloop] [--div D]
 
@@ -23,6 +24,12 @@ def sizes(div):
         "pp_pairs": 1_000,
         "pp_trips": max(1, 5_000 // div),
         "chained": 4_000_000 // div,
+        "mutex_tasks": 1_000,
+        "mutex_iters": max(1, 20_000 // div),
+        "tp_producers": 4,
+        "tp_consumers": 4,
+        "tp_items": max(1, 1_000_000 // div),
+        "tp_capacity": 1_024,
     }
 
 
@@ -93,6 +100,64 @@ async def chained_spawn(n):
     return n, 0
 
 
+async def mutex_contention(tasks, iters):
+    # tasks x iters acquire / counter += 1 / release on one asyncio.Lock.
+    lock = asyncio.Lock()
+    counter = 0
+
+    async def body():
+        nonlocal counter
+        for _ in range(iters):
+            async with lock:
+                counter += 1
+
+    await asyncio.gather(*(body() for _ in range(tasks)))
+    return tasks * iters, counter
+
+
+async def queue_ping_pong(pairs, trips):
+    # Two asyncio.Queue(1) per pair; the answer counts the numbers that came back unchanged.
+    async def pinger(ping, pong):
+        echoed = 0
+        for i in range(1, trips + 1):
+            await ping.put(i)
+            echoed += await pong.get() == i
+        return echoed
+
+    async def ponger(ping, pong):
+        for _ in range(trips):
+            await pong.put(await ping.get())
+        return 0
+
+    coros = []
+    for _ in range(pairs):
+        ping, pong = asyncio.Queue(1), asyncio.Queue(1)
+        coros += [pinger(ping, pong), ponger(ping, pong)]
+    return pairs * trips, sum(await asyncio.gather(*coros))
+
+
+async def queue_throughput(producers, consumers, items, capacity):
+    # One asyncio.Queue(capacity); producer p puts p+1, p+1+P, ...; Python 3.11 has no
+    # Queue.shutdown, so after the last put each consumer gets one None and stops.
+    q = asyncio.Queue(capacity)
+
+    async def produce(first):
+        for v in range(first, items + 1, producers):
+            await q.put(v)
+
+    async def consume():
+        total = 0
+        while (v := await q.get()) is not None:
+            total += v
+        return total
+
+    getters = [asyncio.create_task(consume()) for _ in range(consumers)]
+    await asyncio.gather(*(produce(p + 1) for p in range(producers)))
+    for _ in range(consumers):
+        await q.put(None)
+    return items, sum(await asyncio.gather(*getters))
+
+
 async def run(bench, sz):
     t0 = time.perf_counter_ns()
     if bench == "spawn_many":
@@ -103,6 +168,14 @@ async def run(bench, sz):
         ops, answer = await ping_pong(sz["pp_pairs"], sz["pp_trips"])
     elif bench == "chained_spawn":
         ops, answer = await chained_spawn(sz["chained"])
+    elif bench == "mutex_contention":
+        ops, answer = await mutex_contention(sz["mutex_tasks"], sz["mutex_iters"])
+    elif bench == "queue_ping_pong":
+        ops, answer = await queue_ping_pong(sz["pp_pairs"], sz["pp_trips"])
+    elif bench == "queue_throughput":
+        ops, answer = await queue_throughput(
+            sz["tp_producers"], sz["tp_consumers"], sz["tp_items"], sz["tp_capacity"]
+        )
     else:
         usage()
     return time.perf_counter_ns() - t0, ops, answer

@@ -1,9 +1,12 @@
-//! Tokio peer of perf/bench_core.c: the same six benchmarks, the same sizes, one output line.
+//! Tokio peer of perf/bench_core.c and perf/bench_sync.c: the same benchmarks, the same
+//! sizes, one output line.
 //!
-//! usage: bench_tokio BENCH [--workers N] [--div D]
+//! usage: bench_tokio BENCH [--workers N] [--div D] [--channel async-channel|mpsc]
 //!   BENCH: spawn_many yield_many ping_pong chained_spawn skynet fib
+//!          mutex_contention queue_ping_pong queue_throughput
 //!   --workers N: multi_thread runtime with N worker threads (default 2)
 //!   --div D: divide the sizes by D (perf/run.sh --quick passes 10)
+//!   --channel: queue_throughput's channel (default async-channel, see queue_throughput)
 //!
 //! Every benchmark body runs inside a spawned task (so it runs on a worker, like weft's
 //! main task and Go's main goroutine), and is timed from inside that task.
@@ -13,7 +16,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, Mutex, Notify};
 
 struct Sizes {
     spawn_many: usize,
@@ -24,6 +27,12 @@ struct Sizes {
     chained: usize,
     skynet_leaves: u64,
     fib_n: u64,
+    mutex_tasks: usize,
+    mutex_iters: usize,
+    tp_producers: usize,
+    tp_consumers: usize,
+    tp_items: usize,
+    tp_capacity: usize,
 }
 
 fn sizes(div: usize) -> Sizes {
@@ -42,6 +51,12 @@ fn sizes(div: usize) -> Sizes {
         chained: 4_000_000 / div,
         skynet_leaves: leaves,
         fib_n: if div > 1 { 25 } else { 30 },
+        mutex_tasks: 1_000,
+        mutex_iters: 20_000 / div,
+        tp_producers: 4,
+        tp_consumers: 4,
+        tp_items: 1_000_000 / div,
+        tp_capacity: 1_024,
     }
 }
 
@@ -79,28 +94,120 @@ async fn yield_many(tasks: usize, count: usize) -> Outcome {
     ((tasks * count) as u64, 0)
 }
 
+/// Round trips over two `mpsc::channel(1)` per pair (ping_pong and queue_ping_pong alike);
+/// the answer counts the numbers that came back unchanged.
 async fn ping_pong(pairs: usize, trips: usize) -> Outcome {
     let mut handles = Vec::with_capacity(pairs * 2);
     for _ in 0..pairs {
         let (ping_tx, mut ping_rx) = mpsc::channel::<u64>(1);
         let (pong_tx, mut pong_rx) = mpsc::channel::<u64>(1);
         handles.push(tokio::spawn(async move {
-            for i in 0..trips as u64 {
+            let mut echoed = 0u64;
+            for i in 1..=trips as u64 {
                 ping_tx.send(i).await.unwrap();
-                pong_rx.recv().await.unwrap();
+                echoed += (pong_rx.recv().await.unwrap() == i) as u64;
             }
+            echoed
         }));
         handles.push(tokio::spawn(async move {
             for _ in 0..trips {
                 let v = ping_rx.recv().await.unwrap();
                 pong_tx.send(v).await.unwrap();
             }
+            0
+        }));
+    }
+    let mut echoed = 0;
+    for h in handles {
+        echoed += h.await.unwrap();
+    }
+    ((pairs * trips) as u64, echoed)
+}
+
+/// tasks x iters `lock().await` / counter += 1 / unlock on one `tokio::sync::Mutex<u64>`;
+/// the counter must end at tasks x iters.
+async fn mutex_contention(tasks: usize, iters: usize) -> Outcome {
+    let counter = Arc::new(Mutex::new(0u64));
+    let mut handles = Vec::with_capacity(tasks);
+    for _ in 0..tasks {
+        let counter = counter.clone();
+        handles.push(tokio::spawn(async move {
+            for _ in 0..iters {
+                *counter.lock().await += 1;
+            }
         }));
     }
     for h in handles {
         h.await.unwrap();
     }
-    ((pairs * trips) as u64, 0)
+    let total = *counter.lock().await;
+    ((tasks * iters) as u64, total)
+}
+
+/// Producers send 1..items (producer p: p+1, p+1+P, ...) and consumers receive until every
+/// sender is gone, then return their sums, which add up to items (items + 1) / 2.
+/// async-channel (default): one bounded MPMC channel of `capacity` shared by all, like weft's
+/// queue and Go's channel. mpsc: Tokio's own channel has one receiver, so each consumer owns
+/// one `mpsc::channel(capacity / consumers)` (the same room in all) and each producer feeds
+/// them round-robin.
+async fn queue_throughput(
+    producers: usize,
+    consumers: usize,
+    items: usize,
+    capacity: usize,
+    mpmc: bool,
+) -> Outcome {
+    let mut handles = Vec::with_capacity(consumers);
+    if mpmc {
+        let (tx, rx) = async_channel::bounded::<u64>(capacity);
+        for _ in 0..consumers {
+            let rx = rx.clone();
+            handles.push(tokio::spawn(async move {
+                let mut sum = 0u64;
+                while let Ok(v) = rx.recv().await {
+                    sum += v;
+                }
+                sum
+            }));
+        }
+        for p in 0..producers {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                for v in (p + 1..=items).step_by(producers) {
+                    tx.send(v as u64).await.unwrap();
+                }
+            });
+        }
+    } else {
+        let room = (capacity / consumers).max(1);
+        let mut senders = Vec::with_capacity(consumers);
+        for _ in 0..consumers {
+            let (tx, mut rx) = mpsc::channel::<u64>(room);
+            senders.push(tx);
+            handles.push(tokio::spawn(async move {
+                let mut sum = 0u64;
+                while let Some(v) = rx.recv().await {
+                    sum += v;
+                }
+                sum
+            }));
+        }
+        for p in 0..producers {
+            let txs = senders.clone();
+            tokio::spawn(async move {
+                let mut next = p % txs.len();
+                for v in (p + 1..=items).step_by(producers) {
+                    txs[next].send(v as u64).await.unwrap();
+                    next = (next + 1) % txs.len();
+                }
+            });
+        }
+    }
+    let mut sum = 0;
+    for h in handles {
+        sum += h.await.unwrap();
+    }
+    (items as u64, sum)
 }
 
 fn chain(left: usize, done: Arc<Notify>) {
@@ -174,7 +281,7 @@ fn peak_rss_kib() -> i64 {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: bench_tokio BENCH [--workers N] [--div D]");
+    eprintln!("usage: bench_tokio BENCH [--workers N] [--div D] [--channel async-channel|mpsc]");
     std::process::exit(2);
 }
 
@@ -183,8 +290,18 @@ fn main() {
     let bench = args.next().unwrap_or_else(|| usage());
     let mut workers = 2usize;
     let mut div = 1usize;
+    let mut mpmc = true;
     while let Some(a) = args.next() {
-        let v = args.next().and_then(|s| s.parse().ok()).unwrap_or_else(|| usage());
+        let value = args.next().unwrap_or_else(|| usage());
+        if a == "--channel" {
+            mpmc = match value.as_str() {
+                "async-channel" => true,
+                "mpsc" => false,
+                _ => usage(),
+            };
+            continue;
+        }
+        let v = value.parse().unwrap_or_else(|_| usage());
         match a.as_str() {
             "--workers" => workers = v,
             "--div" => div = v.max(1),
@@ -203,13 +320,19 @@ fn main() {
             let (ops, answer) = match name.as_str() {
                 "spawn_many" => spawn_many(sz.spawn_many).await,
                 "yield_many" => yield_many(sz.yield_tasks, sz.yield_count).await,
-                "ping_pong" => ping_pong(sz.pp_pairs, sz.pp_trips).await,
+                "ping_pong" => (ping_pong(sz.pp_pairs, sz.pp_trips).await.0, 0),
                 "chained_spawn" => chained_spawn(sz.chained).await,
                 "skynet" => {
                     let sum = skynet(0, sz.skynet_leaves).await;
                     (skynet_tasks(sz.skynet_leaves), sum)
                 }
                 "fib" => (fib_spawns(sz.fib_n), fib(sz.fib_n).await),
+                "mutex_contention" => mutex_contention(sz.mutex_tasks, sz.mutex_iters).await,
+                "queue_ping_pong" => ping_pong(sz.pp_pairs, sz.pp_trips).await,
+                "queue_throughput" => {
+                    let (p, c) = (sz.tp_producers, sz.tp_consumers);
+                    queue_throughput(p, c, sz.tp_items, sz.tp_capacity, mpmc).await
+                }
                 _ => usage(),
             };
             (t0.elapsed().as_nanos() as f64, ops, answer)
