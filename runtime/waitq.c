@@ -159,10 +159,9 @@ static void deadline_fire(timer_node *node)
     if (w->lock) spin_unlock(w->lock);
 }
 
-int wait_check_cancel(void)
+/* wait_check_cancel for a task the caller already knows (no thread-local lookup). */
+static int task_check_cancel(task *t)
 {
-    task *t = task_current();
-    if (!t) return 0;
     if (unlikely(atomic_load_explicit(&t->fut.rt->closing, memory_order_acquire)) &&
         !atomic_exchange_explicit(&t->shutdown_cancelled, 1, memory_order_acq_rel)) {
         atomic_fetch_add_explicit(&t->cancel_requests, 1, memory_order_relaxed);
@@ -175,13 +174,19 @@ int wait_check_cancel(void)
     return 0;
 }
 
+int wait_check_cancel(void)
+{
+    task *t = task_current();
+    return t ? task_check_cancel(t) : 0;
+}
+
 static int park_task(waiter *w, int cancellable)
 {
     task *t = w->task;
     t->waiting_on = w->what;
     for (;;) {
         if (task_wait_state(t) != W_WAITING) break;
-        if (cancellable && wait_check_cancel()) {
+        if (cancellable && task_check_cancel(t)) {
             if (waiter_end_self(w, WAITER_CANCELLED)) break;
             /* granted meanwhile: deliver the cancellation with the grant below */
             atomic_store_explicit(&t->must_cancel, 1, memory_order_relaxed);
@@ -219,6 +224,6 @@ int waiter_park(waiter *w, uint64_t deadline, int cancellable)
     int r = park_task(w, cancellable);
     if (deadline != UINT64_MAX) timer_cancel(&w->deadline);
     if (r) return r;
-    if (cancellable && wait_check_cancel()) return WAIT_SIGNALED_CANCELLED;
+    if (cancellable && task_check_cancel(w->task)) return WAIT_SIGNALED_CANCELLED;
     return 0;
 }
