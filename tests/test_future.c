@@ -13,16 +13,15 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "tap.h"
+#include "testutil.h"
 #include "weft.h"
 
 static weft_rt *rt;
@@ -30,70 +29,15 @@ static unsigned nworkers;
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
-static void watchdog(int sig)
-{
-    (void)sig;
-    static const char msg[] = "Bail out! test_future: watchdog expired (a wait never ended)\n";
-    if (write(STDOUT_FILENO, msg, sizeof msg - 1) < 0) _exit(3);
-    _exit(3);
-}
-
-static double mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void nap(double seconds)
-{
-    struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
-    while (nanosleep(&ts, &ts) != 0) {
-    }
-}
-
 static pid_t tid(void)
 {
     return (pid_t)syscall(SYS_gettid);
-}
-
-/* From a plain thread: poll until *v >= target or `seconds` pass; 1 if reached. */
-static int wait_count(atomic_int *v, int target, double seconds)
-{
-    double end = mono() + seconds;
-    while (atomic_load(v) < target) {
-        if (mono() > end) return 0;
-        nap(0.0005);
-    }
-    return 1;
-}
-
-/* Run fn as a task of rt and wait for it from this (foreign) thread; its error. */
-static int run_task(weft_fn fn, void *arg, void **result)
-{
-    weft_future *t = weft_rt_submit(rt, fn, arg);
-    if (!t) return -errno;
-    int r = weft_await(t, result);
-    weft_future_release(t);
-    return r;
-}
-
-static weft_future *spawn_on(weft_fn fn, void *arg, int worker, int pinned)
-{
-    weft_spawn_opts o = {.name = NULL, .stack_size = 0, .worker = worker, .pinned = pinned};
-    return weft_spawn_ex(fn, arg, &o);
 }
 
 static weft_future *submit_on(weft_fn fn, void *arg, int worker)
 {
     weft_spawn_opts o = {.name = NULL, .stack_size = 0, .worker = worker, .pinned = 0};
     return weft_rt_submit_ex(rt, fn, arg, &o);
-}
-
-static void *make_future(void *arg)
-{
-    (void)arg;
-    return weft_future_new();
 }
 
 /* ---- accessors and double completion ------------------------------------------------ */
@@ -249,14 +193,8 @@ static void *set_thread(void *arg)
  * the worker thread, the completer could never run (the watchdog would fire). */
 static void *same_worker_pair(void *arg)
 {
-    handoff *h = arg;
     int me = weft_worker_id();
-    weft_future *a = spawn_on(await_body, h, me, 1);
-    weft_future *b = spawn_on(set_after_arrival, h, me, 1);
-    weft_await(a, NULL);
-    weft_await(b, NULL);
-    weft_future_release(a);
-    weft_future_release(b);
+    run_pinned_pair(await_body, set_after_arrival, arg, me, me);
     return NULL;
 }
 
@@ -273,7 +211,7 @@ static void test_await_contexts(void)
 
     /* a task awaits, a task pinned to the same worker completes */
     handoff_init(&h, weft_future_new());
-    cmp_ok(run_task(same_worker_pair, &h, NULL), ==, 0, "awaiter and completer on one worker");
+    cmp_ok(run_in(rt, same_worker_pair, &h, NULL), ==, 0, "awaiter and completer on one worker");
     cmp_ok(h.awaited, ==, 0, "await in a task returns 0 once a peer task sets the result");
     ok(h.result == &h.value, "... with the result");
     ok(h.completed_first, "... and only after the completer set it");
@@ -698,7 +636,7 @@ static void mixed_round(order_item *items)
     memset(&m, 0, sizeof m);
     m.items = items;
     m.n = (int)nworkers;
-    run_task(make_future, NULL, (void **)&m.f);
+    run_in(rt, make_future, NULL, (void **)&m.f);
     weft_future_set_result(m.f, NULL);
     mixed_adder adders[64];
     weft_future *tasks[64];
@@ -725,17 +663,17 @@ static void test_callback_order(void)
         memset(&st, 0, sizeof st);
         for (int i = 0; i < ORDER_N; i++) items[i] = (order_item){&st, i};
         if (round == 0) {
-            run_task(order_set_in_task, items, NULL);
+            run_in(rt, order_set_in_task, items, NULL);
             order_check(&st, ORDER_N, "completed in a task");
         } else if (round == 1) {
             weft_future *f = NULL;
-            run_task(order_add_all, items, (void **)&f);
+            run_in(rt, order_add_all, items, (void **)&f);
             weft_future_set_result(f, NULL);
             order_check(&st, ORDER_N, "completed by the main thread");
             weft_future_release(f);
         } else {
             weft_future *f = NULL;
-            run_task(make_future, NULL, (void **)&f);
+            run_in(rt, make_future, NULL, (void **)&f);
             weft_future_set_result(f, NULL);
             for (int i = 0; i < ORDER_N; i++) weft_future_add_done_callback(f, order_cb, &items[i]);
             order_check(&st, ORDER_N, "added one by one by the main thread to a done future");
@@ -752,7 +690,7 @@ static void test_callbacks(void)
     cb_probe p;
 
     probe_init(&p);
-    run_task(cb_set_in_task, &p, NULL);
+    run_in(rt, cb_set_in_task, &p, NULL);
     cmp_ok(atomic_load(&p.ran), ==, 1, "completed in a task: the callback ran once");
     cmp_ok(p.inline_run, ==, 0, "... not inline inside set_result");
     ok(p.worker >= 0 && p.worker < (int)nworkers, "... on a worker (id %d)", p.worker);
@@ -761,17 +699,17 @@ static void test_callbacks(void)
        "... with its argument and the future's result");
 
     probe_init(&p);
-    run_task(cb_add_done_in_task, &p, NULL);
+    run_in(rt, cb_add_done_in_task, &p, NULL);
     cmp_ok(atomic_load(&p.ran), ==, 1, "added to a done future in a task: ran once");
     ok(p.worker >= 0, "... on a worker");
 
     /* a future made in a task, callback added there, completed by a foreign thread */
     probe_init(&p);
     weft_future *f = NULL;
-    run_task(make_future, NULL, (void **)&f);
+    run_in(rt, make_future, NULL, (void **)&f);
     void *pair[2] = {f, &p};
     void *added = (void *)1;
-    run_task(add_probe_task, pair, &added);
+    run_in(rt, add_probe_task, pair, &added);
     cmp_ok((intptr_t)added, ==, 0, "callback added in a task");
     nap(0.01);
     cmp_ok(atomic_load(&p.ran), ==, 0, "it has not run while the future is pending");
@@ -795,7 +733,7 @@ static void test_callbacks(void)
     probe_init(&p);
     f = weft_future_new();
     pair[0] = f;
-    run_task(add_probe_task, pair, &added);
+    run_in(rt, add_probe_task, pair, &added);
     cmp_ok((intptr_t)added, ==, 0, "callback added in a task to a main-thread future");
     atomic_store(&p.setter_tid, tid());
     atomic_store(&p.setter_busy, 1);
@@ -809,7 +747,7 @@ static void test_callbacks(void)
 
     /* fire and forget: the callback drops the last handle of its own future */
     probe_init(&p);
-    run_task(make_future, NULL, (void **)&f);
+    run_in(rt, make_future, NULL, (void **)&f);
     cmp_ok(weft_future_add_done_callback(f, release_in_cb, &p), ==, 0,
            "a callback that releases its future's last handle");
     weft_future_set_result(f, &p); /* f is not touched here again */
@@ -871,7 +809,7 @@ static void test_refcounts(void)
     late l2 = {0};
     l2.signal = weft_future_new();
     void *spawned = NULL;
-    run_task(spawn_and_drop, &l2, &spawned);
+    run_in(rt, spawn_and_drop, &l2, &spawned);
     ok(spawned != NULL, "a task spawned a child and released its handle");
     cmp_ok(weft_await(l2.signal, &res), ==, 0, "the child still runs");
     ok(res == &l2 && atomic_load(&l2.finished) == 1, "... to the end");
@@ -916,7 +854,7 @@ static void test_await_outside_task(void)
     o2.pending = o.pending;
     o2.awaited = 1;
     weft_future *f = NULL;
-    run_task(make_future, NULL, (void **)&f);
+    run_in(rt, make_future, NULL, (void **)&f);
     weft_future_add_done_callback(f, await_in_done_callback, &o2);
     weft_future_set_result(f, NULL);
     ok(wait_count(&o2.ran, 1, 10), "a done-callback awaiting a pending future returned");
@@ -986,17 +924,12 @@ static void test_cancel(void)
 
 int main(void)
 {
-    signal(SIGALRM, watchdog);
-    alarm(240);
-    weft_config cfg;
-    weft_config_default(&cfg);
-    if (!cfg.workers) cfg.workers = 4;
-    nworkers = cfg.workers;
+    watchdog_arm("test_future", 240);
+    nworkers = default_workers();
     note("%u workers", nworkers);
 
     test_accessors();
-    rt = weft_rt_new(&cfg);
-    if (!rt) BAIL_OUT("weft_rt_new: %s", strerror(errno));
+    rt = rt_new_or_bail(nworkers);
     test_bad_handles();
     test_await_contexts();
     test_completion_race();

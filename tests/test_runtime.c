@@ -13,68 +13,18 @@
  */
 #define _GNU_SOURCE
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "tap.h"
+#include "testutil.h"
 #include "weft.h"
 
 /* ---- helpers ------------------------------------------------------------------------ */
-
-static void watchdog(int sig)
-{
-    (void)sig;
-    static const char msg[] = "Bail out! test_runtime: watchdog expired (a wait never ended)\n";
-    if (write(STDOUT_FILENO, msg, sizeof msg - 1) < 0) _exit(3);
-    _exit(3);
-}
-
-static double mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void nap(double seconds)
-{
-    struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
-    while (nanosleep(&ts, &ts) != 0) {
-    }
-}
-
-static int wait_count(atomic_int *v, int target, double seconds)
-{
-    double end = mono() + seconds;
-    while (atomic_load(v) < target) {
-        if (mono() > end) return 0;
-        nap(0.0005);
-    }
-    return 1;
-}
-
-static weft_config config(unsigned workers)
-{
-    weft_config cfg;
-    weft_config_default(&cfg);
-    cfg.workers = workers;
-    return cfg;
-}
-
-static int run_in(weft_rt *rt, weft_fn fn, void *arg, void **result)
-{
-    weft_future *t = weft_rt_submit(rt, fn, arg);
-    if (!t) return -errno;
-    int r = weft_await(t, result);
-    weft_future_release(t);
-    return r;
-}
 
 typedef struct where {
     weft_rt *rt;
@@ -129,7 +79,7 @@ static void test_config(void)
     weft_rt_free(rt);
 
     setenv("WEFT_WORKERS", "5", 1);
-    cfg = config(2);
+    cfg = config_with(2);
     rt = weft_rt_new(&cfg);
     memset(&w, 0, sizeof w);
     ok(rt && run_in(rt, where_am_i, &w, NULL) == 0, "explicit cfg.workers 2, WEFT_WORKERS=5");
@@ -196,7 +146,7 @@ static void *main_leaves_children(void *arg)
 
 static void test_weft_run(void)
 {
-    weft_config cfg = config(base_workers);
+    weft_config cfg = config_with(base_workers);
     where w = {0};
     void *res = NULL;
     cmp_ok(weft_run(main_returns, &w, &cfg, &res), ==, 0,
@@ -287,7 +237,7 @@ static void *never_body(void *arg)
 
 static void test_rt_lifecycle(void)
 {
-    weft_config cfg = config(base_workers);
+    weft_config cfg = config_with(base_workers);
     weft_rt *rt = weft_rt_new(&cfg);
     ok(rt != NULL, "weft_rt_new");
     if (!rt) return;
@@ -425,12 +375,6 @@ static void *in_a_submits_to_b(void *arg)
     return NULL;
 }
 
-static void *make_future(void *arg)
-{
-    (void)arg;
-    return weft_future_new();
-}
-
 typedef struct perm_probe {
     weft_future *pending;
     atomic_int done;
@@ -450,7 +394,7 @@ static void test_several_runtimes(void)
     memset(&c, 0, sizeof c);
     c.na = 2;
     c.nb = 3;
-    weft_config ca = config(c.na), cb = config(c.nb);
+    weft_config ca = config_with(c.na), cb = config_with(c.nb);
     c.a = weft_rt_new(&ca);
     c.b = weft_rt_new(&cb);
     ok(c.a && c.b && c.a != c.b, "two runtimes alive at once");
@@ -661,7 +605,7 @@ static void *big_main(void *arg)
 
 static void test_sixteen_workers(void)
 {
-    weft_config cfg = config(BIG_WORKERS);
+    weft_config cfg = config_with(BIG_WORKERS);
     weft_rt *rt = weft_rt_new(&cfg);
     ok(rt != NULL, "a runtime with %d workers on %ld CPUs", BIG_WORKERS,
        sysconf(_SC_NPROCESSORS_ONLN));
@@ -732,7 +676,7 @@ static void *sleepy_task(void *arg)
 
 static void test_shutdown_sleeping(void)
 {
-    weft_config cfg = config(base_workers);
+    weft_config cfg = config_with(base_workers);
     weft_rt *rt = weft_rt_new(&cfg);
     weft_future *fs[SLEEPING + FAILING];
     for (int i = 0; i < SLEEPING + FAILING; i++)
@@ -829,7 +773,7 @@ static void test_shutdown_unstarted(void)
     queued q;
     memset(&q, 0, sizeof q);
     q.spin_for = 0.2;
-    weft_config one = config(1);
+    weft_config one = config_with(1);
     weft_rt *rt = weft_rt_new(&one);
     weft_future *spin = weft_rt_submit(rt, queued_spinner, &q);
     ok(wait_count(&q.spinning, 1, 10), "the only worker is busy for 200 ms");
@@ -848,7 +792,7 @@ static void test_shutdown_unstarted(void)
     weft_future_release(spin);
     weft_rt_free(rt);
 
-    weft_config cfg = config(base_workers);
+    weft_config cfg = config_with(base_workers);
     rt = weft_rt_new(&cfg);
     weft_future *ys[YIELDERS];
     for (int i = 0; i < YIELDERS; i++) ys[i] = weft_rt_submit(rt, yielder, &q);
@@ -927,7 +871,7 @@ static const char *line_of(const char *dump, const char *name, char *line, size_
 
 static void test_dump_tasks(void)
 {
-    weft_config cfg = config(base_workers);
+    weft_config cfg = config_with(base_workers);
     weft_rt *rt = weft_rt_new(&cfg);
     dump_state d;
     memset(&d, 0, sizeof d);
@@ -1036,7 +980,7 @@ static void test_inside(void)
     pthread_join(th, &id);
     cmp_ok((intptr_t)id, ==, -1, "... and on a foreign thread");
 
-    weft_config cfg = config(base_workers);
+    weft_config cfg = config_with(base_workers);
     weft_rt *rt = weft_rt_new(&cfg);
     inside in;
     memset(&in, 0, sizeof in);
@@ -1060,11 +1004,8 @@ static void test_inside(void)
 
 int main(void)
 {
-    signal(SIGALRM, watchdog);
-    alarm(240);
-    weft_config cfg;
-    weft_config_default(&cfg);
-    base_workers = cfg.workers ? cfg.workers : 4;
+    watchdog_arm("test_runtime", 240);
+    base_workers = default_workers();
     note("%u workers unless a test says otherwise", base_workers);
 
     test_config();

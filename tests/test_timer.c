@@ -15,15 +15,14 @@
 #define _GNU_SOURCE
 #include <math.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "tap.h"
+#include "testutil.h"
 #include "weft.h"
 
 static weft_rt *rt;
@@ -33,62 +32,10 @@ static unsigned nworkers;
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
-static void watchdog(int sig)
-{
-    (void)sig;
-    static const char msg[] = "Bail out! test_timer: watchdog expired (a wait never ended)\n";
-    if (write(STDOUT_FILENO, msg, sizeof msg - 1) < 0) _exit(3);
-    _exit(3);
-}
-
-static double mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void nap(double seconds)
-{
-    struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
-    while (nanosleep(&ts, &ts) != 0) {
-    }
-}
-
-static int wait_count(atomic_int *v, int target, double seconds)
-{
-    double end = mono() + seconds;
-    while (atomic_load(v) < target) {
-        if (mono() > end) return 0;
-        nap(0.0005);
-    }
-    return 1;
-}
-
 /* Inside a task: sleep in small steps until *v >= target or `seconds` pass. */
 static int task_wait_count(atomic_int *v, int target, double seconds)
 {
-    double end = weft_now() + seconds;
-    while (atomic_load(v) < target) {
-        if (weft_now() > end) return 0;
-        weft_sleep(0.001);
-    }
-    return 1;
-}
-
-static int run_task(weft_fn fn, void *arg, void **result)
-{
-    weft_future *t = weft_rt_submit(rt, fn, arg);
-    if (!t) return -errno;
-    int r = weft_await(t, result);
-    weft_future_release(t);
-    return r;
-}
-
-static weft_future *spawn_on(weft_fn fn, void *arg, int worker, int pinned)
-{
-    weft_spawn_opts o = {.name = NULL, .stack_size = 0, .worker = worker, .pinned = pinned};
-    return weft_spawn_ex(fn, arg, &o);
+    return poll_until(atomic_load(v) >= target, seconds, weft_now, weft_sleep, 0.001);
 }
 
 static uint64_t rng_state; /* used by one task or thread at a time */
@@ -191,7 +138,7 @@ static void test_call_soon(void)
     st.follow_up_pos = -1;
     soon_item *items = calloc(SOON_N, sizeof *items);
     for (int i = 0; i < SOON_N; i++) items[i] = (soon_item){&st, i};
-    run_task(soon_task, items, NULL);
+    run_in(rt, soon_task, items, NULL);
     cmp_ok(atomic_load(&st.wrong_order), ==, 0, "call_soon callbacks ran in FIFO order");
     cmp_ok(atomic_load(&st.wrong_worker), ==, 0, "... on the worker that queued them");
     cmp_ok(atomic_load(&st.in_task), ==, 0, "... outside any task");
@@ -323,7 +270,7 @@ static void test_timer_order(void)
     memset(&run, 0, sizeof run);
     run.timers = calloc(ORDER_N, sizeof *run.timers);
     run.use_at = 1;
-    run_task(order_task, &run, NULL);
+    run_in(rt, order_task, &run, NULL);
     order_timer **sorted = calloc(ORDER_N, sizeof *sorted);
     for (int i = 0; i < ORDER_N; i++) sorted[i] = &run.timers[i];
     qsort(sorted, ORDER_N, sizeof *sorted, by_deadline);
@@ -343,7 +290,7 @@ static void test_timer_order(void)
     memset(run.timers, 0, ORDER_N * sizeof *run.timers);
     atomic_store(&run.fired, 0);
     run.use_at = 0;
-    run_task(order_task, &run, NULL);
+    run_in(rt, order_task, &run, NULL);
     early = 0;
     for (int i = 0; i < ORDER_N; i++)
         if (run.timers[i].fired_at < run.timers[i].when - EPS) early++;
@@ -498,23 +445,18 @@ static void *race_driver(void *arg)
 {
     race_state *rs = arg;
     int other = nworkers > 1 ? 1 : 0;
-    weft_future *a = spawn_on(race_arm, rs, 0, 1);
-    weft_future *c = spawn_on(race_cancel, rs, other, 1);
-    weft_await(a, NULL);
-    weft_await(c, NULL);
-    weft_future_release(a);
-    weft_future_release(c);
+    run_pinned_pair(race_arm, race_cancel, rs, 0, other);
     return NULL;
 }
 
 static void test_cancel(void)
 {
-    run_task(cancel_basics, NULL, NULL);
+    run_in(rt, cancel_basics, NULL, NULL);
 
     race_state *rs = calloc(1, sizeof *rs);
     rs->seed_arm = rnd();
     rs->seed_cancel = rnd();
-    run_task(race_driver, rs, NULL);
+    run_in(rt, race_driver, rs, NULL);
     int n_cancelled = 0, n_ran = 0, bad_rc = 0;
     for (int i = 0; i < RACE_N; i++) {
         n_cancelled += rs->timers[i].cancelled;
@@ -650,12 +592,7 @@ static void *yield_b(void *arg)
 static void *yield_driver(void *arg)
 {
     int me = weft_worker_id();
-    weft_future *a = spawn_on(yield_a, arg, me, 1);
-    weft_future *b = spawn_on(yield_b, arg, me, 1);
-    weft_await(a, NULL);
-    weft_await(b, NULL);
-    weft_future_release(a);
-    weft_future_release(b);
+    run_pinned_pair(yield_a, yield_b, arg, me, me);
     return NULL;
 }
 
@@ -682,11 +619,11 @@ static void *thread_sleep(void *arg)
 
 static void test_sleep(void)
 {
-    run_task(sleep_accuracy, NULL, NULL);
+    run_in(rt, sleep_accuracy, NULL, NULL);
 
     yield_pair p;
     memset(&p, 0, sizeof p);
-    run_task(yield_driver, &p, NULL);
+    run_in(rt, yield_driver, &p, NULL);
     ok(atomic_load(&p.b_ran), "sleep(0) let a task pinned to the same worker run");
     cmp_ok(p.a_rc, ==, 0, "... and returned 0");
     ok(p.spins < 1000000, "... within %ld sleep(0) calls", p.spins);
@@ -790,7 +727,7 @@ static void *sleepers_driver(void *arg)
         s[i].delay = 0.020 * (double)(rnd() % 1001) / 1000.0;
         s[i].rc = 1;
         s[i].started_on = -2;
-        fs[i] = spawn_on(sleeper_body, &s[i], s[i].home, 0);
+        fs[i] = spawn_at(sleeper_body, &s[i], s[i].home, 0);
         spawned += fs[i] != NULL;
     }
     cmp_ok(spawned, ==, SLEEPERS, "spawned %d sleepers over %u workers", SLEEPERS, nworkers);
@@ -809,7 +746,7 @@ static void test_many_sleepers(void)
 {
     sleeper *s = calloc(SLEEPERS, sizeof *s);
     double t0 = mono();
-    run_task(sleepers_driver, s, NULL);
+    run_in(rt, sleepers_driver, s, NULL);
     double el = mono() - t0;
     int bad_rc = 0, early = 0, wrong_home = 0;
     for (int i = 0; i < SLEEPERS; i++) {
@@ -840,9 +777,7 @@ static void *arm_far_timer(void *arg)
 
 static void test_timer_at_shutdown(void)
 {
-    weft_config cfg;
-    weft_config_default(&cfg);
-    cfg.workers = 2;
+    weft_config cfg = config_with(2);
     weft_rt *rt2 = weft_rt_new(&cfg);
     pending_timer p = {0};
     weft_future *t = weft_rt_submit(rt2, arm_far_timer, &p);
@@ -859,21 +794,16 @@ static void test_timer_at_shutdown(void)
 
 int main(void)
 {
-    signal(SIGALRM, watchdog);
-    alarm(240);
+    watchdog_arm("test_timer", 240);
     const char *seed = getenv("WEFT_TEST_SEED");
     rng_state = seed ? strtoull(seed, NULL, 0) : (uint64_t)time(NULL);
     if (!rng_state) rng_state = 1;
     note("seed %llu (set WEFT_TEST_SEED to repeat)", (unsigned long long)rng_state);
-    weft_config cfg;
-    weft_config_default(&cfg);
-    if (!cfg.workers) cfg.workers = 4;
-    nworkers = cfg.workers;
+    nworkers = default_workers();
     note("%u workers", nworkers);
 
     test_outside();
-    rt = weft_rt_new(&cfg);
-    if (!rt) BAIL_OUT("weft_rt_new: %s", strerror(errno));
+    rt = rt_new_or_bail(nworkers);
     test_call_soon();
     test_call_soon_threadsafe();
     test_timer_order();

@@ -8,73 +8,14 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <unistd.h>
+#include <string.h>
 
+#include "harness.h"
 #include "tap.h"
 #include "testutil.h"
 #include "weft.h"
-
-/* ---- helpers ----------------------------------------------------------------------------- */
-
-static void watchdog(int sig)
-{
-    (void)sig;
-    static const char msg[] = "Bail out! watchdog: a wait never ended\n";
-    ssize_t n = write(1, msg, sizeof msg - 1);
-    (void)n;
-    _exit(1);
-}
-
-static int on(int k)
-{
-    return k % (int)weft_workers();
-}
-
-static weft_future *spawn_on(weft_fn fn, void *arg, int k)
-{
-    weft_spawn_opts o = {.worker = on(k), .pinned = 1};
-    return weft_spawn_ex(fn, arg, &o);
-}
-
-static void *noop(void *arg)
-{
-    return arg;
-}
-
-static void settle(int k)
-{
-    weft_future *f = spawn_on(noop, NULL, k);
-    weft_await(f, NULL);
-    weft_future_release(f);
-}
-
-#define eventually(cond)                                                                           \
-    ({                                                                                             \
-        double until_ = weft_now() + 20.0;                                                         \
-        int ok_;                                                                                   \
-        while (!(ok_ = !!(cond)) && weft_now() < until_) weft_sleep(0.0005);                       \
-        ok_;                                                                                       \
-    })
-
-static void *gate_child(void *arg)
-{
-    void *v = NULL;
-    int e = weft_await(arg, &v);
-    return e ? weft_fail(e) : v;
-}
-
-static void new_futures(weft_future **fs, int n)
-{
-    for (int i = 0; i < n; i++) fs[i] = weft_future_new();
-}
-
-static void release_all(weft_future **fs, int n)
-{
-    for (int i = 0; i < n; i++) weft_future_release(fs[i]);
-}
 
 /* ---- scenarios --------------------------------------------------------------------------- */
 
@@ -101,8 +42,7 @@ static void completion_order(void)
 
     /* tasks on other workers, completed one after another */
     weft_future *gates[3], *kids[3];
-    new_futures(gates, 3);
-    for (int i = 0; i < 3; i++) kids[i] = spawn_on(gate_child, gates[i], i + 1);
+    spawn_gated(gate_child, gates, kids, 3, 1);
     it = weft_as_completed_new(kids, 3, -1);
     const int order[3] = {2, 0, 1};
     good = 1;
@@ -194,8 +134,7 @@ static void cancelled_next(void)
     weft_future *fs[2];
     new_futures(fs, 2);
     iterating s = {.it = weft_as_completed_new(fs, 2, -1)};
-    weft_future *t = spawn_on(iterate, &s, 1);
-    settle(1);
+    weft_future *t = spawn_settled(iterate, &s, 1);
     weft_cancel(t);
     ok(eventually(atomic_load(&s.waiting_again)), "the iterating task was cancelled in next");
     cmp_ok(s.first, "==", -ECANCELED, "a cancelled next returns -ECANCELED");
@@ -212,13 +151,6 @@ static void cancelled_next(void)
 }
 
 /* Many futures completed by tasks everywhere: each comes back once. */
-static void *complete_later(void *arg)
-{
-    weft_yield();
-    weft_future_set_result(arg, arg);
-    return NULL;
-}
-
 static void many(void)
 {
     enum { N = 500 };
@@ -240,12 +172,9 @@ static void many(void)
     }
     ok(good && count == N, "500 futures: each comes back once (%d)", count);
     weft_as_completed_free(it);
-    for (int i = 0; i < N; i++) {
-        weft_await(setters[i], NULL);
-        seen[i] = 0;
-    }
-    release_all(setters, N);
+    join_all(setters, N);
     release_all(fs, N);
+    memset(seen, 0, sizeof seen);
 }
 
 /* ---- a foreign thread, bad arguments, a callback ----------------------------------------- */
@@ -270,8 +199,7 @@ static void *thread_iterates(void *arg)
 
 static void foreign_thread(void)
 {
-    new_futures(th_gates, 3);
-    for (int i = 0; i < 3; i++) th_kids[i] = spawn_on(gate_child, th_gates[i], i + 1);
+    spawn_gated(gate_child, th_gates, th_kids, 3, 1);
     atomic_store(&th_finished, 0);
     atomic_store(&th_ready, 0);
     pthread_t th;
@@ -292,7 +220,7 @@ static void foreign_thread(void)
     release_all(th_gates, 3);
 }
 
-static atomic_int cb_ret, cb_ran;
+static atomic_int cb_ret;
 static weft_as_completed *cb_it;
 
 static void next_in_callback(void *arg)
@@ -300,7 +228,6 @@ static void next_in_callback(void *arg)
     (void)arg;
     weft_future *f;
     atomic_store(&cb_ret, weft_as_completed_next(cb_it, &f));
-    atomic_store(&cb_ran, 1);
 }
 
 static void bad_arguments(void)
@@ -311,11 +238,9 @@ static void bad_arguments(void)
     errno = 0;
     ok(weft_as_completed_new(bad, 2, -1) == NULL && errno == EINVAL, "a NULL future: EINVAL");
     cmp_ok(weft_as_completed_next(NULL, &f), "==", -EINVAL, "next(NULL): -EINVAL");
-    atomic_store(&cb_ran, 0);
     cb_it = weft_as_completed_new(&f, 1, -1);
     cmp_ok(weft_as_completed_next(cb_it, NULL), "==", -EINVAL, "next(it, NULL): -EINVAL");
-    weft_call_soon(next_in_callback, NULL);
-    ok(eventually(atomic_load(&cb_ran)), "the callback ran");
+    run_callback(next_in_callback, NULL, "the callback ran");
     cmp_ok(atomic_load(&cb_ret), "==", -EPERM, "next in a callback that must wait: -EPERM");
     weft_as_completed_free(cb_it);
     weft_as_completed_free(NULL);
@@ -335,27 +260,8 @@ static void *scenarios(void *arg)
     return NULL;
 }
 
-static void *pinned_scenarios(void *arg)
-{
-    weft_spawn_opts o = {.name = "scenarios", .worker = 0, .pinned = 1};
-    weft_future *f = weft_spawn_ex(scenarios, arg, &o);
-    int r = weft_await(f, NULL);
-    weft_future_release(f);
-    return r ? weft_fail(r) : NULL;
-}
-
 int main(void)
 {
-    signal(SIGALRM, watchdog);
-    alarm(240);
-    weft_config cfg;
-    weft_config_default(&cfg);
-    unsigned counts[2] = {1, 4};
-    for (int i = 0; i < 2; i++) {
-        cfg.workers = counts[i];
-        note("%u worker(s)", counts[i]);
-        cmp_ok(weft_run(pinned_scenarios, NULL, &cfg, NULL), "==", 0, "scenarios on %u worker(s)",
-               counts[i]);
-    }
+    run_scenarios("test_as_completed", scenarios, NULL);
     done_testing();
 }

@@ -13,89 +13,23 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <unistd.h>
 
+#include "harness.h"
 #include "tap.h"
 #include "testutil.h"
 #include "weft.h"
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
-static void watchdog(int sig)
-{
-    (void)sig;
-    static const char msg[] = "Bail out! watchdog: a wait never ended\n";
-    ssize_t n = write(1, msg, sizeof msg - 1);
-    (void)n;
-    _exit(1);
-}
-
-static int on(int k)
-{
-    return k % (int)weft_workers();
-}
-
-static weft_future *spawn_on(weft_fn fn, void *arg, int k)
-{
-    weft_spawn_opts o = {.worker = on(k), .pinned = 1};
-    return weft_spawn_ex(fn, arg, &o);
-}
-
-static void *noop(void *arg)
-{
-    return arg;
-}
-
-/* Every task pinned to worker k that we spawned or woke has run up to its next suspension. */
-static void settle(int k)
-{
-    weft_future *f = spawn_on(noop, NULL, k);
-    weft_await(f, NULL);
-    weft_future_release(f);
-}
-
-/* Poll until `cond` holds; false after 20 s. */
-#define eventually(cond)                                                                           \
-    ({                                                                                             \
-        double until_ = weft_now() + 20.0;                                                         \
-        int ok_;                                                                                   \
-        while (!(ok_ = !!(cond)) && weft_now() < until_) weft_sleep(0.0005);                       \
-        ok_;                                                                                       \
-    })
-
-/* A body's int result (0 or -errno), or the task's own error; releases f. */
-static intptr_t outcome(weft_future *f)
-{
-    void *r = NULL;
-    int e = weft_await(f, &r);
-    weft_future_release(f);
-    return e ? e : (intptr_t)r;
-}
-
-enum { LOG_MAX = 256 };
-static atomic_int log_n, log_ids[LOG_MAX];
-
-static void log_reset(void)
-{
-    atomic_store(&log_n, 0);
-}
-
-static void log_add(int id)
-{
-    int i = atomic_fetch_add(&log_n, 1);
-    if (i < LOG_MAX) atomic_store(&log_ids[i], id);
-}
-
 /* The logged indices are a permutation of 0..n-1. */
 static int log_is_permutation(int n)
 {
-    if (atomic_load(&log_n) != n) return 0;
+    if (log_count() != n) return 0;
     int seen[64] = {0};
     for (int i = 0; i < n; i++) {
-        int v = atomic_load(&log_ids[i]);
+        int v = log_id(i);
         if (v < 0 || v >= n || seen[v]++) return 0;
     }
     return 1;
@@ -148,10 +82,8 @@ static void case_states(void)
        "32: a new barrier: 5 parties, filling, nobody waiting");
     log_reset();
     weft_future *t[4];
-    t[0] = spawn_on(bwait, b, 1);
-    settle(1);
-    t[1] = spawn_on(bwait, b, 2);
-    settle(2);
+    t[0] = spawn_settled(bwait, b, 1);
+    t[1] = spawn_settled(bwait, b, 2);
     cmp_ok(weft_barrier_n_waiting(b), "==", 2, "32: waiters 2/5 while filling");
     t[2] = spawn_on(bwait, b, 0);
     t[3] = spawn_on(bwait, b, 0);
@@ -204,11 +136,9 @@ static void case_filling(void)
     weft_barrier *b = weft_barrier_new(3);
     log_reset();
     weft_future *t[2];
-    t[0] = spawn_on(bwait, b, 1);
-    settle(1);
+    t[0] = spawn_settled(bwait, b, 1);
     cmp_ok(weft_barrier_n_waiting(b), "==", 1, "34: one arrival: n_waiting 1");
-    t[1] = spawn_on(bwait, b, 2);
-    settle(2);
+    t[1] = spawn_settled(bwait, b, 2);
     cmp_ok(weft_barrier_n_waiting(b), "==", 2, "34: two arrivals: n_waiting 2");
     log_add(weft_barrier_wait(b));
     ok(await_all(t, 2) && log_is_permutation(3), "34: the third trips it");
@@ -255,9 +185,9 @@ static void case_reuse_and_drain(void)
     log_reset();
     weft_future *t[N];
     spawn_n(wait_twice, b, N, 0, t);
-    ok(await_all(t, N) && atomic_load(&log_n) == 2 * N, "35: five tasks pass twice");
+    ok(await_all(t, N) && log_count() == 2 * N, "35: five tasks pass twice");
     int sum = 0;
-    for (int i = 0; i < 2 * N; i++) sum += atomic_load(&log_ids[i]);
+    for (int i = 0; i < 2 * N; i++) sum += log_id(i);
     cmp_ok(sum, "==", 2 * (0 + 1 + 2 + 3 + 4) + 10 * N, "35: each cycle gives 0..4");
     weft_barrier_free(b);
 
@@ -313,10 +243,8 @@ static void case_cancel_one(void)
 {
     weft_barrier *b = weft_barrier_new(3);
     log_reset();
-    weft_future *t1 = spawn_on(bwait, b, 1);
-    settle(1);
-    weft_future *t2 = spawn_on(bwait, b, 2);
-    settle(2);
+    weft_future *t1 = spawn_settled(bwait, b, 1);
+    weft_future *t2 = spawn_settled(bwait, b, 2);
     cmp_ok(weft_barrier_n_waiting(b), "==", 2, "36: two waiting");
     weft_cancel(t1);
     cmp_ok(outcome(t1), "==", -ECANCELED, "36: the cancelled arrival returns -ECANCELED");
@@ -599,7 +527,6 @@ static void case_foreign_threads(void)
 typedef struct cb_arg {
     weft_barrier *one, *two;
     int r_one, r_two;
-    atomic_int done;
 } cb_arg;
 
 static void wait_from_callback(void *p)
@@ -607,7 +534,6 @@ static void wait_from_callback(void *p)
     cb_arg *a = p;
     a->r_one = weft_barrier_wait(a->one);
     a->r_two = weft_barrier_wait(a->two);
-    atomic_store(&a->done, 1);
 }
 
 static void case_misuse(void)
@@ -621,8 +547,7 @@ static void case_misuse(void)
     weft_barrier_free(NULL);
 
     cb_arg a = {.one = weft_barrier_new(1), .two = weft_barrier_new(2)};
-    weft_call_soon(wait_from_callback, &a);
-    ok(eventually(atomic_load(&a.done)), "callback ran");
+    run_callback(wait_from_callback, &a, "callback ran");
     cmp_ok(a.r_one, "==", 0, "callback: Barrier(1) does not wait: 0");
     cmp_ok(a.r_two, "==", -EPERM, "callback: a wait that would block: -EPERM");
     cmp_ok(weft_barrier_n_waiting(a.two), "==", 0, "callback: and it did not count as an arrival");
@@ -631,8 +556,7 @@ static void case_misuse(void)
 
     weft_barrier *b = weft_barrier_new(2);
     log_reset();
-    weft_future *t = spawn_on(bwait, b, 1);
-    settle(1);
+    weft_future *t = spawn_settled(bwait, b, 1);
     diag("expect a message about a barrier freed with a waiter:");
     weft_barrier_free(b); /* refused: the barrier stays usable */
     int mine = weft_barrier_wait(b);
@@ -656,27 +580,8 @@ static void *scenarios(void *arg)
     return NULL;
 }
 
-static void *pinned_scenarios(void *arg)
-{
-    weft_spawn_opts on_zero = {.name = "scenarios", .worker = 0, .pinned = 1};
-    weft_future *f = weft_spawn_ex(scenarios, arg, &on_zero);
-    int r = weft_await(f, NULL);
-    weft_future_release(f);
-    return r ? weft_fail(r) : NULL;
-}
-
 int main(void)
 {
-    signal(SIGALRM, watchdog);
-    alarm(240);
-    weft_config cfg;
-    weft_config_default(&cfg);
-    unsigned counts[2] = {1, 4};
-    for (int i = 0; i < 2; i++) {
-        cfg.workers = counts[i];
-        note("---- %u worker(s)", counts[i]);
-        cmp_ok(weft_run(pinned_scenarios, NULL, &cfg, NULL), "==", 0, "scenarios on %u worker(s)",
-               counts[i]);
-    }
+    run_scenarios("test_barrier", scenarios, NULL);
     done_testing();
 }

@@ -12,96 +12,13 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <unistd.h>
 
+#include "harness.h"
 #include "tap.h"
 #include "testutil.h"
 #include "weft.h"
-
-/* ---- helpers ----------------------------------------------------------------------------- */
-
-static void watchdog(int sig)
-{
-    (void)sig;
-    static const char msg[] = "Bail out! watchdog: a wait never ended\n";
-    ssize_t n = write(1, msg, sizeof msg - 1);
-    (void)n;
-    _exit(1);
-}
-
-static int on(int k)
-{
-    return k % (int)weft_workers();
-}
-
-static weft_future *spawn_on(weft_fn fn, void *arg, int k)
-{
-    weft_spawn_opts o = {.worker = on(k), .pinned = 1};
-    return weft_spawn_ex(fn, arg, &o);
-}
-
-static void *noop(void *arg)
-{
-    return arg;
-}
-
-/* Every task pinned to worker k that we spawned or woke has run up to its next suspension. */
-static void settle(int k)
-{
-    weft_future *f = spawn_on(noop, NULL, k);
-    weft_await(f, NULL);
-    weft_future_release(f);
-}
-
-/* Poll until `cond` holds; false after 20 s. */
-#define eventually(cond)                                                                           \
-    ({                                                                                             \
-        double until_ = weft_now() + 20.0;                                                         \
-        int ok_;                                                                                   \
-        while (!(ok_ = !!(cond)) && weft_now() < until_) weft_sleep(0.0005);                       \
-        ok_;                                                                                       \
-    })
-
-/* A body's int result (0 or -errno), or the task's own error; releases f. */
-static intptr_t outcome(weft_future *f)
-{
-    void *r = NULL;
-    int e = weft_await(f, &r);
-    weft_future_release(f);
-    return e ? e : (intptr_t)r;
-}
-
-enum { LOG_MAX = 256 };
-static atomic_int log_n, log_ids[LOG_MAX];
-
-static void log_reset(void)
-{
-    atomic_store(&log_n, 0);
-}
-
-static void log_add(int id)
-{
-    int i = atomic_fetch_add(&log_n, 1);
-    if (i < LOG_MAX) atomic_store(&log_ids[i], id);
-}
-
-static int log_is(const int *ids, int n)
-{
-    if (atomic_load(&log_n) != n) return 0;
-    for (int i = 0; i < n; i++)
-        if (atomic_load(&log_ids[i]) != ids[i]) return 0;
-    return 1;
-}
-
-static int logged(int id)
-{
-    for (int i = 0; i < atomic_load(&log_n); i++)
-        if (atomic_load(&log_ids[i]) == id) return 1;
-    return 0;
-}
 
 /* ---- bodies ------------------------------------------------------------------------------ */
 
@@ -116,27 +33,27 @@ typedef struct cond_arg {
     int later;      /* a wait after the cancelled one */
 } cond_arg;
 
-/* asyncio's `await cond.acquire(); await cond.wait(); result.append(id)`: keeps the lock. */
-static void *wait_keep(void *p)
+/* Acquire, wait, note whether the lock is held, log the id; then release it or keep it. */
+static void *wait_logged(cond_arg *a, int release)
 {
-    cond_arg *a = p;
     weft_cond_acquire(a->c);
     a->r = weft_cond_wait(a->c);
     a->held = weft_lock_locked(a->l);
     if (!a->r) log_add(a->id);
+    if (release) a->released = weft_cond_release(a->c);
     return (void *)(intptr_t)a->r;
+}
+
+/* asyncio's `await cond.acquire(); await cond.wait(); result.append(id)`: keeps the lock. */
+static void *wait_keep(void *p)
+{
+    return wait_logged(p, 0);
 }
 
 /* `async with cond: await cond.wait(); result.append(id)` */
 static void *wait_release(void *p)
 {
-    cond_arg *a = p;
-    weft_cond_acquire(a->c);
-    a->r = weft_cond_wait(a->c);
-    a->held = weft_lock_locked(a->l);
-    if (!a->r) log_add(a->id);
-    a->released = weft_cond_release(a->c);
-    return (void *)(intptr_t)a->r;
+    return wait_logged(p, 1);
 }
 
 /* The same, re-raising a cancellation (the task ends cancelled). */
@@ -163,78 +80,73 @@ static cond_arg arg_for(weft_cond *c, weft_lock *l, int id)
     return (cond_arg){.c = c, .l = l, .id = id, .r = 1, .held = -1, .released = 1};
 }
 
+/* Run a case on a new condition over a new lock; free both after it. */
+static void with_cond(void (*run)(weft_cond *c, weft_lock *l))
+{
+    weft_lock *l = weft_lock_new();
+    weft_cond *c = weft_cond_new(l);
+    run(c, l);
+    weft_cond_free(c);
+    weft_lock_free(l);
+}
+
 /* ---- cases ------------------------------------------------------------------------------- */
 
 /* 12 [ORD] test_wait: notify wakes nobody until the lock is free; each woken waiter holds
  * the lock when wait() returns; notify(2) lets two through one at a time. */
-static void case_wait(void)
+static void case_wait(weft_cond *c, weft_lock *l)
 {
-    weft_lock *l = weft_lock_new();
-    weft_cond *c = weft_cond_new(l);
     log_reset();
     cond_arg a[3] = {arg_for(c, l, 1), arg_for(c, l, 2), arg_for(c, l, 3)};
     weft_future *t[3];
-    for (int i = 0; i < 3; i++) {
-        t[i] = spawn_on(wait_keep, &a[i], i + 1);
-        settle(i + 1);
-    }
+    for (int i = 0; i < 3; i++) t[i] = spawn_settled(wait_keep, &a[i], i + 1);
     ok(!weft_lock_locked(l), "12: three waiters; wait() released the lock");
     weft_cond_acquire(c);
     cmp_ok(weft_cond_notify(c, 1), "==", 0, "12: notify(1) under the lock");
     for (int k = 1; k <= 3; k++) settle(k);
-    cmp_ok(atomic_load(&log_n), "==", 0, "12: nobody proceeds while the notifier holds the lock");
+    cmp_ok(log_count(), "==", 0, "12: nobody proceeds while the notifier holds the lock");
     weft_cond_release(c);
-    ok(eventually(atomic_load(&log_n) == 1), "12: the release lets the notified waiter through");
+    ok(eventually(log_count() == 1), "12: the release lets the notified waiter through");
     ok(log_is((int[]){1}, 1) && a[0].held == 1 && weft_lock_locked(l),
        "12: the first waiter (FIFO) returned holding the lock");
     weft_cond_release(c);
     weft_cond_acquire(c);
     weft_cond_notify(c, 2);
     weft_cond_release(c);
-    ok(eventually(atomic_load(&log_n) == 2), "12: notify(2): one proceeds");
+    ok(eventually(log_count() == 2), "12: notify(2): one proceeds");
     for (int k = 1; k <= 3; k++) settle(k);
-    ok(atomic_load(&log_n) == 2 && weft_lock_locked(l), "12: the other waits for the lock");
+    ok(log_count() == 2 && weft_lock_locked(l), "12: the other waits for the lock");
     weft_cond_release(c);
-    ok(eventually(atomic_load(&log_n) == 3), "12: then the other proceeds");
+    ok(eventually(log_count() == 3), "12: then the other proceeds");
     ok(weft_lock_locked(l) && a[1].held == 1 && a[2].held == 1, "12: each held the lock");
     weft_cond_release(c);
     int all = 1;
     for (int i = 0; i < 3; i++) all &= outcome(t[i]) == 0;
     ok(all && logged(2) && logged(3), "12: every wait() returned 0");
-    weft_cond_free(c);
-    weft_lock_free(l);
 }
 
 /* 13 [SEM] test_wait_cancel: the lock is held again when -ECANCELED comes out. */
-static void case_wait_cancel(void)
+static void case_wait_cancel(weft_cond *c, weft_lock *l)
 {
-    weft_lock *l = weft_lock_new();
-    weft_cond *c = weft_cond_new(l);
     log_reset();
     cond_arg a = arg_for(c, l, 1);
-    weft_future *t = spawn_on(wait_release, &a, 1);
-    settle(1);
+    weft_future *t = spawn_settled(wait_release, &a, 1);
     weft_cancel(t);
     cmp_ok(outcome(t), "==", -ECANCELED, "13: a cancelled wait() returns -ECANCELED");
     ok(a.held == 1 && a.released == 0, "13: holding the lock again");
     weft_cond_acquire(c);
     weft_cond_notify_all(c); /* would touch the dead waiter if it had stayed queued */
     weft_cond_release(c);
-    ok(!weft_lock_locked(l) && atomic_load(&log_n) == 0, "13: no waiter remains");
-    weft_cond_free(c);
-    weft_lock_free(l);
+    ok(!weft_lock_locked(l) && log_count() == 0, "13: no waiter remains");
 }
 
 /* 14 [SEM] test_wait_cancel_contested: notified, then cancelled while the notifier holds
  * the lock: the task ends holding the lock, whether wait() returned 0 or -ECANCELED. */
-static void case_wait_cancel_contested(void)
+static void case_wait_cancel_contested(weft_cond *c, weft_lock *l)
 {
-    weft_lock *l = weft_lock_new();
-    weft_cond *c = weft_cond_new(l);
     log_reset();
     cond_arg a = arg_for(c, l, 1);
-    weft_future *t = spawn_on(wait_release, &a, 1);
-    settle(1);
+    weft_future *t = spawn_settled(wait_release, &a, 1);
     weft_cond_acquire(c);
     weft_cond_notify(c, 1);
     weft_cancel(t);
@@ -244,19 +156,14 @@ static void case_wait_cancel_contested(void)
     ok(r == 0 || r == -ECANCELED, "14: wait() returned 0 or -ECANCELED (%d)", (int)r);
     ok(a.held == 1 && a.released == 0, "14: holding the lock either way");
     ok(!weft_lock_locked(l), "14: free after its release");
-    weft_cond_free(c);
-    weft_lock_free(l);
 }
 
 /* 15 [SEM] test_wait_cancel_after_notify (bpo-32841): cancelled while blocked re-acquiring
  * after a notify: the task ends cancelled. */
-static void case_wait_cancel_after_notify(void)
+static void case_wait_cancel_after_notify(weft_cond *c, weft_lock *l)
 {
-    weft_lock *l = weft_lock_new();
-    weft_cond *c = weft_cond_new(l);
     cond_arg a = arg_for(c, l, 1);
-    weft_future *t = spawn_on(wait_reraise, &a, 0);
-    settle(0); /* waiting */
+    weft_future *t = spawn_settled(wait_reraise, &a, 0); /* waiting */
     weft_cond_acquire(c);
     weft_cond_notify(c, 1);
     settle(0); /* woken, now queued on the lock we hold */
@@ -267,8 +174,6 @@ static void case_wait_cancel_after_notify(void)
     weft_cond_release(c);
     cmp_ok(outcome(t), "==", -ECANCELED, "15: the task ends cancelled");
     ok(a.r == -ECANCELED && a.held == 1 && a.released == 0, "15: wait() re-acquired first");
-    weft_cond_free(c);
-    weft_lock_free(l);
 }
 
 /* 16 [SEM] test_wait_unacquired, test_notify_unacquired, test_notify_all_unacquired,
@@ -317,14 +222,11 @@ static void *wait_for_body(void *p)
     return (void *)(intptr_t)a->r;
 }
 
-static void case_wait_for(void)
+static void case_wait_for(weft_cond *c, weft_lock *l)
 {
-    weft_lock *l = weft_lock_new();
-    weft_cond *c = weft_cond_new(l);
     atomic_store(&wait_for_state, 0);
     cond_arg a = arg_for(c, l, 1);
-    weft_future *t = spawn_on(wait_for_body, &a, 1);
-    settle(1);
+    weft_future *t = spawn_settled(wait_for_body, &a, 1);
     weft_cond_acquire(c);
     weft_cond_notify(c, 1);
     weft_cond_release(c);
@@ -336,30 +238,23 @@ static void case_wait_for(void)
     weft_cond_release(c);
     cmp_ok(outcome(t), "==", 1, "17: after the second, wait_for returns the predicate's value");
     ok(a.held == 1 && a.released == 0, "17: holding the lock");
-    weft_cond_free(c);
-    weft_lock_free(l);
 }
 
 /* 18 [ORD] test_notify, test_notify_all: notify(1) wakes the first; notify(1) then
  * notify(2048) wake the rest; notify_all wakes all; notify(0) and notify(-1) none. */
-static void case_notify(void)
+static void case_notify(weft_cond *c, weft_lock *l)
 {
-    weft_lock *l = weft_lock_new();
-    weft_cond *c = weft_cond_new(l);
     for (int all = 0; all < 2; all++) {
         log_reset();
         cond_arg a[3] = {arg_for(c, l, 1), arg_for(c, l, 2), arg_for(c, l, 3)};
         weft_future *t[3];
-        for (int i = 0; i < 3; i++) {
-            t[i] = spawn_on(wait_release, &a[i], i + 1);
-            settle(i + 1);
-        }
+        for (int i = 0; i < 3; i++) t[i] = spawn_settled(wait_release, &a[i], i + 1);
         weft_cond_acquire(c);
         weft_cond_notify(c, 0);
         weft_cond_notify(c, -1);
         weft_cond_release(c);
         for (int k = 1; k <= 3; k++) settle(k);
-        cmp_ok(atomic_load(&log_n), "==", 0, "18: notify(0) and notify(-1) wake nobody");
+        cmp_ok(log_count(), "==", 0, "18: notify(0) and notify(-1) wake nobody");
         if (all) {
             weft_cond_acquire(c);
             cmp_ok(weft_cond_notify_all(c), "==", 0, "18: notify_all");
@@ -368,7 +263,7 @@ static void case_notify(void)
             weft_cond_acquire(c);
             weft_cond_notify(c, 1);
             weft_cond_release(c);
-            ok(eventually(atomic_load(&log_n) == 1), "18: notify(1) wakes one");
+            ok(eventually(log_count() == 1), "18: notify(1) wakes one");
             for (int k = 1; k <= 3; k++) settle(k);
             ok(log_is((int[]){1}, 1), "18: the first in FIFO order, and only it");
             weft_cond_acquire(c);
@@ -378,11 +273,9 @@ static void case_notify(void)
         }
         int good = 1;
         for (int i = 0; i < 3; i++) good &= outcome(t[i]) == 0 && a[i].held && !a[i].released;
-        ok(good && atomic_load(&log_n) == 3 && logged(1) && logged(2) && logged(3),
+        ok(good && log_count() == 3 && logged(1) && logged(2) && logged(3),
            "18: %s: all three woke, each holding the lock", all ? "notify_all" : "the rest");
     }
-    weft_cond_free(c);
-    weft_lock_free(l);
 }
 
 /* 19 [SEM] test_explicit_lock: a condition over a lock shares the lock's state, both ways;
@@ -452,10 +345,8 @@ static void *wait_in_scope(void *p)
     return (void *)(intptr_t)a->r;
 }
 
-static void case_timeout_in_block(void)
+static void case_timeout_in_block(weft_cond *c, weft_lock *l)
 {
-    weft_lock *l = weft_lock_new();
-    weft_cond *c = weft_cond_new(l);
     cond_arg a = arg_for(c, l, 1);
     cmp_ok(outcome(spawn_on(wait_with_timeout, &a, 1)), "==", -ECANCELED,
            "20: the timed-out wait() returns -ECANCELED");
@@ -465,20 +356,15 @@ static void case_timeout_in_block(void)
            "20: in a timeout scope: wait() returns -ECANCELED at the deadline");
     cmp_ok(a.later, "==", -ETIMEDOUT, "20: the scope ends with -ETIMEDOUT");
     ok(a.held == 1 && a.released == 0, "20: with the lock re-acquired");
-    weft_cond_free(c);
-    weft_lock_free(l);
 }
 
 /* 21 [SEM] test_cancelled_error_wakeup, test_cancelled_error_re_aquire: C has no exception
  * objects; the counterpart is that one cancellation comes out for the requests made while
  * waiting and while re-acquiring, and the next wait is not cancelled. */
-static void case_one_cancellation(void)
+static void case_one_cancellation(weft_cond *c, weft_lock *l)
 {
-    weft_lock *l = weft_lock_new();
-    weft_cond *c = weft_cond_new(l);
     cond_arg a = arg_for(c, l, 1);
-    weft_future *t = spawn_on(wait_then_check, &a, 0);
-    settle(0);
+    weft_future *t = spawn_settled(wait_then_check, &a, 0);
     weft_cond_acquire(c);
     weft_cancel(t);
     settle(0); /* out of the wait, re-acquiring the lock we hold */
@@ -489,8 +375,6 @@ static void case_one_cancellation(void)
     cmp_ok(a.cancelling, "==", 2, "21: both requests counted");
     cmp_ok(a.later, "==", 0, "21: delivered once: the next wait is not cancelled");
     cmp_ok(a.released, "==", 0, "21: the lock was held");
-    weft_cond_free(c);
-    weft_lock_free(l);
 }
 
 /* 22 [SEM] test_cancelled_wakeup, test_cancelled_wakeup_relock (gh-112202): the notified
@@ -522,10 +406,8 @@ static void case_cancelled_wakeup(void)
         int state = 0;
         weft_cond *c = weft_cond_new(NULL);
         consumer_arg a = {c, &state};
-        weft_future *c1 = spawn_on(consumer, &a, 0);
-        settle(0);
-        weft_future *c2 = spawn_on(consumer, &a, 1);
-        settle(1);
+        weft_future *c1 = spawn_settled(consumer, &a, 0);
+        weft_future *c2 = spawn_settled(consumer, &a, 1);
         weft_cond_acquire(c);
         state++;
         weft_cond_notify(c, 1); /* c1, first in line */
@@ -616,7 +498,6 @@ typedef struct cb_arg {
     weft_cond *c;
     weft_lock *l;
     int r_wait, still_locked;
-    atomic_int done;
 } cb_arg;
 
 static void wait_from_callback(void *p)
@@ -624,7 +505,6 @@ static void wait_from_callback(void *p)
     cb_arg *a = p;
     a->r_wait = weft_cond_wait(a->c);
     a->still_locked = weft_lock_locked(a->l);
-    atomic_store(&a->done, 1);
 }
 
 static void case_misuse(void)
@@ -645,8 +525,7 @@ static void case_misuse(void)
     cb_arg a = {.l = weft_lock_new()};
     a.c = weft_cond_new(a.l);
     weft_lock_acquire(a.l);
-    weft_call_soon(wait_from_callback, &a);
-    ok(eventually(atomic_load(&a.done)), "callback ran");
+    run_callback(wait_from_callback, &a, "callback ran");
     cmp_ok(a.r_wait, "==", -EPERM, "callback: wait() on a worker outside a task: -EPERM");
     ok(a.still_locked && weft_lock_release(a.l) == 0, "callback: the lock was not released");
     weft_cond_free(a.c);
@@ -654,8 +533,7 @@ static void case_misuse(void)
     /* freeing a condition someone waits on is refused, also once it was notified */
     weft_cond *fc = weft_cond_new(a.l);
     cond_arg w = arg_for(fc, a.l, 1);
-    weft_future *t = spawn_on(wait_release, &w, 0);
-    settle(0);
+    weft_future *t = spawn_settled(wait_release, &w, 0);
     diag("expect two messages about a condition freed with a waiter:");
     weft_cond_free(fc);
     weft_lock_acquire(a.l);
@@ -670,43 +548,24 @@ static void case_misuse(void)
 static void *scenarios(void *arg)
 {
     (void)arg;
-    case_wait();
-    case_wait_cancel();
-    case_wait_cancel_contested();
-    case_wait_cancel_after_notify();
+    with_cond(case_wait);
+    with_cond(case_wait_cancel);
+    with_cond(case_wait_cancel_contested);
+    with_cond(case_wait_cancel_after_notify);
     case_unacquired();
-    case_wait_for();
-    case_notify();
+    with_cond(case_wait_for);
+    with_cond(case_notify);
     case_explicit_lock();
-    case_timeout_in_block();
-    case_one_cancellation();
+    with_cond(case_timeout_in_block);
+    with_cond(case_one_cancellation);
     case_cancelled_wakeup();
     case_foreign_threads();
     case_misuse();
     return NULL;
 }
 
-static void *pinned_scenarios(void *arg)
-{
-    weft_spawn_opts on_zero = {.name = "scenarios", .worker = 0, .pinned = 1};
-    weft_future *f = weft_spawn_ex(scenarios, arg, &on_zero);
-    int r = weft_await(f, NULL);
-    weft_future_release(f);
-    return r ? weft_fail(r) : NULL;
-}
-
 int main(void)
 {
-    signal(SIGALRM, watchdog);
-    alarm(240);
-    weft_config cfg;
-    weft_config_default(&cfg);
-    unsigned counts[2] = {1, 4};
-    for (int i = 0; i < 2; i++) {
-        cfg.workers = counts[i];
-        note("---- %u worker(s)", counts[i]);
-        cmp_ok(weft_run(pinned_scenarios, NULL, &cfg, NULL), "==", 0, "scenarios on %u worker(s)",
-               counts[i]);
-    }
+    run_scenarios("test_condition", scenarios, NULL);
     done_testing();
 }

@@ -10,89 +10,13 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <unistd.h>
 
+#include "harness.h"
 #include "tap.h"
 #include "testutil.h"
 #include "weft.h"
-
-/* ---- helpers ----------------------------------------------------------------------------- */
-
-static void watchdog(int sig)
-{
-    (void)sig;
-    static const char msg[] = "Bail out! watchdog: a wait never ended\n";
-    ssize_t n = write(1, msg, sizeof msg - 1);
-    (void)n;
-    _exit(1);
-}
-
-static int on(int k)
-{
-    return k % (int)weft_workers();
-}
-
-static weft_future *spawn_on(weft_fn fn, void *arg, int k)
-{
-    weft_spawn_opts o = {.worker = on(k), .pinned = 1};
-    return weft_spawn_ex(fn, arg, &o);
-}
-
-static void *noop(void *arg)
-{
-    return arg;
-}
-
-/* Every task pinned to worker k that we spawned or woke has run up to its next suspension. */
-static void settle(int k)
-{
-    weft_future *f = spawn_on(noop, NULL, k);
-    weft_await(f, NULL);
-    weft_future_release(f);
-}
-
-/* Poll until `cond` holds; false after 20 s. */
-#define eventually(cond)                                                                           \
-    ({                                                                                             \
-        double until_ = weft_now() + 20.0;                                                         \
-        int ok_;                                                                                   \
-        while (!(ok_ = !!(cond)) && weft_now() < until_) weft_sleep(0.0005);                       \
-        ok_;                                                                                       \
-    })
-
-/* A body's int result (0 or -errno), or the task's own error; releases f. */
-static intptr_t outcome(weft_future *f)
-{
-    void *r = NULL;
-    int e = weft_await(f, &r);
-    weft_future_release(f);
-    return e ? e : (intptr_t)r;
-}
-
-enum { LOG_MAX = 256 };
-static atomic_int log_n, log_ids[LOG_MAX];
-
-static void log_reset(void)
-{
-    atomic_store(&log_n, 0);
-}
-
-static void log_add(int id)
-{
-    int i = atomic_fetch_add(&log_n, 1);
-    if (i < LOG_MAX) atomic_store(&log_ids[i], id);
-}
-
-static int log_is(const int *ids, int n)
-{
-    if (atomic_load(&log_n) != n) return 0;
-    for (int i = 0; i < n; i++)
-        if (atomic_load(&log_ids[i]) != ids[i]) return 0;
-    return 1;
-}
 
 /* ---- bodies ------------------------------------------------------------------------------ */
 
@@ -111,29 +35,20 @@ static void *wait_log(void *p)
 
 /* ---- cases ------------------------------------------------------------------------------- */
 
-static int logged(int id)
-{
-    for (int i = 0; i < atomic_load(&log_n); i++)
-        if (atomic_load(&log_ids[i]) == id) return 1;
-    return 0;
-}
-
 /* 9 [ORD] test_wait: two blocked waiters and one not started yet all finish on set(). */
 static void case_wait(void)
 {
     weft_event *e = weft_event_new();
     log_reset();
     event_arg a1 = {e, 1}, a2 = {e, 2}, a3 = {e, 3};
-    weft_future *t1 = spawn_on(wait_log, &a1, 1);
-    settle(1);
-    weft_future *t2 = spawn_on(wait_log, &a2, 2);
-    settle(2);
+    weft_future *t1 = spawn_settled(wait_log, &a1, 1);
+    weft_future *t2 = spawn_settled(wait_log, &a2, 2);
     ok(!weft_done(t1) && !weft_done(t2), "9: t1 and t2 block");
     weft_future *t3 = spawn_on(wait_log, &a3, 0); /* starts after set() */
     cmp_ok(weft_event_set(e), "==", 0, "9: set");
     intptr_t r1 = outcome(t1), r2 = outcome(t2), r3 = outcome(t3);
     ok(r1 == 0 && r2 == 0 && r3 == 0, "9: every wait returns 0");
-    ok(atomic_load(&log_n) == 3 && logged(1) && logged(2) && logged(3),
+    ok(log_count() == 3 && logged(1) && logged(2) && logged(3),
        "9: all three finished (in any order)");
     weft_event_free(e);
 }
@@ -148,17 +63,15 @@ static void case_wait_on_set_and_cancel(void)
 
     log_reset();
     event_arg a = {e, 1};
-    weft_future *t = spawn_on(wait_log, &a, 1);
-    settle(1);
+    weft_future *t = spawn_settled(wait_log, &a, 1);
     weft_cancel(t);
     cmp_ok(outcome(t), "==", -ECANCELED, "10: a cancelled wait returns -ECANCELED");
     weft_event_set(e); /* would touch the dead waiter if it had stayed queued */
-    cmp_ok(atomic_load(&log_n), "==", 0, "10: no waiter remains to be woken");
+    cmp_ok(log_count(), "==", 0, "10: no waiter remains to be woken");
 
     /* a wait cancelled after set() woke it, before it resumed: asyncio raises */
     weft_event_clear(e);
-    t = spawn_on(wait_log, &a, 0);
-    settle(0);
+    t = spawn_settled(wait_log, &a, 0);
     weft_event_set(e);
     weft_cancel(t);
     cmp_ok(outcome(t), "==", -ECANCELED, "10: cancelled between wake-up and resumption");
@@ -194,14 +107,6 @@ static void case_clear(void)
 }
 
 /* Many waiters on several workers and foreign threads: one set() wakes them all. */
-static void *thread_wait(void *p)
-{
-    event_arg *a = p;
-    int r = weft_event_wait(a->e);
-    if (!r) log_add(a->id);
-    return (void *)(intptr_t)r;
-}
-
 static void case_many_waiters(void)
 {
     enum { TASKS = 64, THREADS = 3 };
@@ -211,10 +116,10 @@ static void case_many_waiters(void)
     weft_future *t[TASKS];
     for (int i = 0; i < TASKS; i++) t[i] = spawn_on(wait_log, &a, i);
     pthread_t th[THREADS];
-    for (int i = 0; i < THREADS; i++) pthread_create(&th[i], NULL, thread_wait, &a);
+    for (int i = 0; i < THREADS; i++) pthread_create(&th[i], NULL, wait_log, &a);
     for (int k = 0; k < 4; k++) settle(k);
     weft_sleep(0.005);
-    cmp_ok(atomic_load(&log_n), "==", 0, "many: nobody passes before set()");
+    cmp_ok(log_count(), "==", 0, "many: nobody passes before set()");
     weft_event_set(e);
     int bad = 0;
     for (int i = 0; i < TASKS; i++) bad |= outcome(t[i]) != 0;
@@ -224,7 +129,7 @@ static void case_many_waiters(void)
         bad |= r != NULL;
     }
     ok(!bad, "many: every task and thread waiter returns 0");
-    cmp_ok(atomic_load(&log_n), "==", TASKS + THREADS, "many: all were woken once");
+    cmp_ok(log_count(), "==", TASKS + THREADS, "many: all were woken once");
     weft_event_free(e);
 }
 
@@ -232,7 +137,6 @@ static void case_many_waiters(void)
 typedef struct cb_arg {
     weft_event *set, *clear;
     int r_set, r_clear;
-    atomic_int done;
 } cb_arg;
 
 static void wait_from_callback(void *p)
@@ -240,7 +144,6 @@ static void wait_from_callback(void *p)
     cb_arg *a = p;
     a->r_set = weft_event_wait(a->set);
     a->r_clear = weft_event_wait(a->clear);
-    atomic_store(&a->done, 1);
 }
 
 static void case_misuse(void)
@@ -253,8 +156,7 @@ static void case_misuse(void)
 
     cb_arg a = {.set = weft_event_new(), .clear = weft_event_new()};
     weft_event_set(a.set);
-    weft_call_soon(wait_from_callback, &a);
-    ok(eventually(atomic_load(&a.done)), "callback ran");
+    run_callback(wait_from_callback, &a, "callback ran");
     cmp_ok(a.r_set, "==", 0, "callback: wait on a set event: 0");
     cmp_ok(a.r_clear, "==", -EPERM, "callback: a wait that would block: -EPERM");
     weft_event_free(a.set);
@@ -263,8 +165,7 @@ static void case_misuse(void)
     weft_event *e = weft_event_new();
     log_reset();
     event_arg w = {e, 1};
-    weft_future *t = spawn_on(wait_log, &w, 1);
-    settle(1);
+    weft_future *t = spawn_settled(wait_log, &w, 1);
     diag("expect a message about an event freed with a waiter:");
     weft_event_free(e); /* refused: the event stays usable */
     weft_event_set(e);
@@ -283,27 +184,8 @@ static void *scenarios(void *arg)
     return NULL;
 }
 
-static void *pinned_scenarios(void *arg)
-{
-    weft_spawn_opts on_zero = {.name = "scenarios", .worker = 0, .pinned = 1};
-    weft_future *f = weft_spawn_ex(scenarios, arg, &on_zero);
-    int r = weft_await(f, NULL);
-    weft_future_release(f);
-    return r ? weft_fail(r) : NULL;
-}
-
 int main(void)
 {
-    signal(SIGALRM, watchdog);
-    alarm(240);
-    weft_config cfg;
-    weft_config_default(&cfg);
-    unsigned counts[2] = {1, 4};
-    for (int i = 0; i < 2; i++) {
-        cfg.workers = counts[i];
-        note("---- %u worker(s)", counts[i]);
-        cmp_ok(weft_run(pinned_scenarios, NULL, &cfg, NULL), "==", 0, "scenarios on %u worker(s)",
-               counts[i]);
-    }
+    run_scenarios("test_event", scenarios, NULL);
     done_testing();
 }

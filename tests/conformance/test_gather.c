@@ -13,68 +13,24 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "harness.h"
 #include "tap.h"
 #include "testutil.h"
 #include "weft.h"
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
-static void watchdog(int sig)
-{
-    (void)sig;
-    static const char msg[] = "Bail out! watchdog: a wait never ended\n";
-    ssize_t n = write(1, msg, sizeof msg - 1);
-    (void)n;
-    _exit(1);
-}
-
-static int on(int k)
-{
-    return k % (int)weft_workers();
-}
-
-static weft_future *spawn_on(weft_fn fn, void *arg, int k)
-{
-    weft_spawn_opts o = {.worker = on(k), .pinned = 1};
-    return weft_spawn_ex(fn, arg, &o);
-}
-
-static void *noop(void *arg)
-{
-    return arg;
-}
-
-/* Every task pinned to worker k that we spawned or woke has run up to its next suspension. */
-static void settle(int k)
-{
-    weft_future *f = spawn_on(noop, NULL, k);
-    weft_await(f, NULL);
-    weft_future_release(f);
-}
-
-#define eventually(cond)                                                                           \
-    ({                                                                                             \
-        double until_ = weft_now() + 20.0;                                                         \
-        int ok_;                                                                                   \
-        while (!(ok_ = !!(cond)) && weft_now() < until_) weft_sleep(0.0005);                       \
-        ok_;                                                                                       \
-    })
-
 static atomic_int started;
 
-/* A child that waits for its gate (a plain future) and ends with the gate's outcome. */
-static void *gate_child(void *arg)
+/* gate_child, counted in `started`. */
+static void *counted_gate_child(void *gate)
 {
     atomic_fetch_add(&started, 1);
-    void *v = NULL;
-    int e = weft_await(arg, &v);
-    return e ? weft_fail(e) : v;
+    return gate_child(gate);
 }
 
 /* A child that sleeps until cancelled, then swallows it and returns 7. */
@@ -100,11 +56,6 @@ static void set_gates(weft_future **g, int n, const int *order, const intptr_t *
     for (int i = 0; i < n; i++) weft_future_set_result(g[order[i]], (void *)values[order[i]]);
 }
 
-static void release_all(weft_future **fs, int n)
-{
-    for (int i = 0; i < n; i++) weft_future_release(fs[i]);
-}
-
 /* A gatherer task: gathers `fs` and records when and how it returned. */
 typedef struct gathering {
     weft_future **fs;
@@ -126,13 +77,15 @@ static void *gatherer(void *arg)
     return NULL;
 }
 
-static void gathering_init(gathering *g, weft_future **fs, size_t n, int errors_mode)
+/* Start a gatherer of fs[0..n-1] pinned to worker 1, recording into g. */
+static weft_future *start_gatherer(gathering *g, weft_future **fs, size_t n, int errors_mode)
 {
     memset(g, 0, sizeof *g);
     g->fs = fs;
     g->n = n;
     g->errors_mode = errors_mode;
     for (int i = 0; i < 16; i++) g->errors[i] = 12345;
+    return spawn_on(gatherer, g, 1);
 }
 
 /* ---- scenarios --------------------------------------------------------------------------- */
@@ -143,13 +96,9 @@ static void argument_order(void)
     weft_future *gates[3], *kids[3];
     const intptr_t values[3] = {1, 2, 3};
     const int order[3] = {1, 0, 2}; /* b, a, c */
-    for (int i = 0; i < 3; i++) {
-        gates[i] = weft_future_new();
-        kids[i] = weft_spawn(gate_child, gates[i]);
-    }
+    spawn_gated(counted_gate_child, gates, kids, 3, -1);
     gathering g;
-    gathering_init(&g, kids, 3, 0);
-    weft_future *t = spawn_on(gatherer, &g, 1);
+    weft_future *t = start_gatherer(&g, kids, 3, 0);
     set_gates(gates, 3, order, values);
     weft_await(t, NULL);
     cmp_ok(g.ret, "==", 0, "66 tasks completed b, a, c: gather returns 0");
@@ -160,9 +109,8 @@ static void argument_order(void)
     release_all(gates, 3);
 
     /* plain futures, completed by the scenario while a gatherer waits */
-    for (int i = 0; i < 3; i++) gates[i] = weft_future_new();
-    gathering_init(&g, gates, 3, 1);
-    t = spawn_on(gatherer, &g, 1);
+    new_futures(gates, 3);
+    t = start_gatherer(&g, gates, 3, 1);
     settle(1);
     set_gates(gates, 3, order, values);
     weft_await(t, NULL);
@@ -177,13 +125,9 @@ static void argument_order(void)
 static void errors_mode(void)
 {
     weft_future *gates[3], *kids[3];
-    for (int i = 0; i < 3; i++) {
-        gates[i] = weft_future_new();
-        kids[i] = spawn_on(gate_child, gates[i], i + 2);
-    }
+    spawn_gated(counted_gate_child, gates, kids, 3, 2);
     gathering g;
-    gathering_init(&g, kids, 3, 1);
-    weft_future *t = spawn_on(gatherer, &g, 1);
+    weft_future *t = start_gatherer(&g, kids, 3, 1);
     weft_future_set_error(gates[1], -EIO);
     weft_cancel(kids[2]); /* cancellation travels into its gate: the child ends cancelled */
     ok(eventually(weft_done(kids[1]) && weft_done(kids[2])), "two children ended");
@@ -204,13 +148,9 @@ static void errors_mode(void)
 static void first_error(void)
 {
     weft_future *gates[3], *kids[3];
-    for (int i = 0; i < 3; i++) {
-        gates[i] = weft_future_new();
-        kids[i] = spawn_on(gate_child, gates[i], i + 2);
-    }
+    spawn_gated(counted_gate_child, gates, kids, 3, 2);
     gathering g;
-    gathering_init(&g, kids, 3, 0);
-    weft_future *t = spawn_on(gatherer, &g, 1);
+    weft_future *t = start_gatherer(&g, kids, 3, 0);
     weft_future_set_result(gates[2], (void *)3);
     weft_future_set_error(gates[1], -EIO);
     weft_await(t, NULL);
@@ -226,12 +166,8 @@ static void first_error(void)
     release_all(gates, 3);
 
     /* a cancelled child is the first error: -ECANCELED, and the gatherer is not cancelled */
-    for (int i = 0; i < 2; i++) {
-        gates[i] = weft_future_new();
-        kids[i] = spawn_on(gate_child, gates[i], i + 2);
-    }
-    gathering_init(&g, kids, 2, 0);
-    t = spawn_on(gatherer, &g, 1);
+    spawn_gated(counted_gate_child, gates, kids, 2, 2);
+    t = start_gatherer(&g, kids, 2, 0);
     weft_cancel(kids[1]);
     weft_await(t, NULL);
     cmp_ok(g.ret, "==", -ECANCELED, "67 a cancelled child: gather returns -ECANCELED");
@@ -264,8 +200,7 @@ static void cancel_gatherer(int errors_mode)
                             done_fut};
     ok(eventually(atomic_load(&started) == base + 2), "69 children started");
     gathering g;
-    gathering_init(&g, kids, 4, errors_mode);
-    weft_future *t = spawn_on(gatherer, &g, 1);
+    weft_future *t = start_gatherer(&g, kids, 4, errors_mode);
     settle(1);
     cmp_ok(weft_cancel(t), "==", 1, "69 %s: the gatherer accepts the cancel", mode);
     void *r = NULL;
@@ -296,8 +231,7 @@ static void cancel_gatherer_all_swallow(void)
     weft_future *kids[2] = {spawn_on(swallow_child, NULL, 2), spawn_on(swallow_child, NULL, 3)};
     ok(eventually(atomic_load(&started) == base + 2), "children started");
     gathering g;
-    gathering_init(&g, kids, 2, 0);
-    weft_future *t = spawn_on(gatherer, &g, 1);
+    weft_future *t = start_gatherer(&g, kids, 2, 0);
     settle(1);
     weft_cancel(t);
     weft_await(t, NULL);
@@ -393,10 +327,7 @@ static void join_thread(pthread_t th)
 
 static void foreign_thread(void)
 {
-    for (int i = 0; i < 3; i++) {
-        thread_gates[i] = weft_future_new();
-        thread_kids[i] = weft_spawn(gate_child, thread_gates[i]);
-    }
+    spawn_gated(counted_gate_child, thread_gates, thread_kids, 3, -1);
     pthread_t th;
     pthread_create(&th, NULL, thread_gatherer, NULL);
     const int order[3] = {2, 0, 1};
@@ -409,10 +340,7 @@ static void foreign_thread(void)
     release_all(thread_kids, 3);
     release_all(thread_gates, 3);
 
-    for (int i = 0; i < 3; i++) {
-        thread_gates[i] = weft_future_new();
-        thread_kids[i] = weft_spawn(gate_child, thread_gates[i]);
-    }
+    spawn_gated(counted_gate_child, thread_gates, thread_kids, 3, -1);
     pthread_create(&th, NULL, thread_first, NULL);
     weft_sleep(0.01);
     weft_future_set_error(thread_gates[1], -EPIPE);
@@ -420,12 +348,11 @@ static void foreign_thread(void)
     cmp_ok(thread_ret_first, "==", -EPIPE, "a foreign thread gets the first error at once");
     weft_future_set_result(thread_gates[0], NULL);
     weft_future_set_result(thread_gates[2], NULL);
-    for (int i = 0; i < 3; i++) weft_await(thread_kids[i], NULL);
-    release_all(thread_kids, 3);
+    join_all(thread_kids, 3);
     release_all(thread_gates, 3);
 }
 
-static atomic_int cb_pending_ret, cb_done_ret, cb_ran;
+static atomic_int cb_pending_ret, cb_done_ret;
 static weft_future *cb_pending, *cb_done;
 
 static void gather_in_callback(void *arg)
@@ -433,17 +360,14 @@ static void gather_in_callback(void *arg)
     (void)arg;
     atomic_store(&cb_pending_ret, weft_gather(&cb_pending, 1, NULL, NULL));
     atomic_store(&cb_done_ret, weft_gather(&cb_done, 1, NULL, NULL));
-    atomic_store(&cb_ran, 1);
 }
 
 static void in_callback(void)
 {
-    atomic_store(&cb_ran, 0);
     cb_pending = weft_future_new();
     cb_done = weft_future_new();
     weft_future_set_result(cb_done, NULL);
-    weft_call_soon(gather_in_callback, NULL);
-    ok(eventually(atomic_load(&cb_ran)), "the callback ran");
+    run_callback(gather_in_callback, NULL, "the callback ran");
     cmp_ok(atomic_load(&cb_pending_ret), "==", -EPERM,
            "on a worker outside a task, a gather that must wait: -EPERM");
     cmp_ok(atomic_load(&cb_done_ret), "==", 0, "one that need not wait: 0");
@@ -467,27 +391,8 @@ static void *scenarios(void *arg)
     return NULL;
 }
 
-static void *pinned_scenarios(void *arg)
-{
-    weft_spawn_opts o = {.name = "scenarios", .worker = 0, .pinned = 1};
-    weft_future *f = weft_spawn_ex(scenarios, arg, &o);
-    int r = weft_await(f, NULL);
-    weft_future_release(f);
-    return r ? weft_fail(r) : NULL;
-}
-
 int main(void)
 {
-    signal(SIGALRM, watchdog);
-    alarm(240);
-    weft_config cfg;
-    weft_config_default(&cfg);
-    unsigned counts[2] = {1, 4};
-    for (int i = 0; i < 2; i++) {
-        cfg.workers = counts[i];
-        note("%u worker(s)", counts[i]);
-        cmp_ok(weft_run(pinned_scenarios, NULL, &cfg, NULL), "==", 0, "scenarios on %u worker(s)",
-               counts[i]);
-    }
+    run_scenarios("test_gather", scenarios, NULL);
     done_testing();
 }

@@ -11,89 +11,13 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <unistd.h>
 
+#include "harness.h"
 #include "tap.h"
 #include "testutil.h"
 #include "weft.h"
-
-/* ---- helpers ----------------------------------------------------------------------------- */
-
-static void watchdog(int sig)
-{
-    (void)sig;
-    static const char msg[] = "Bail out! watchdog: a wait never ended\n";
-    ssize_t n = write(1, msg, sizeof msg - 1);
-    (void)n;
-    _exit(1);
-}
-
-static int on(int k)
-{
-    return k % (int)weft_workers();
-}
-
-static weft_future *spawn_on(weft_fn fn, void *arg, int k)
-{
-    weft_spawn_opts o = {.worker = on(k), .pinned = 1};
-    return weft_spawn_ex(fn, arg, &o);
-}
-
-static void *noop(void *arg)
-{
-    return arg;
-}
-
-/* Every task pinned to worker k that we spawned or woke has run up to its next suspension. */
-static void settle(int k)
-{
-    weft_future *f = spawn_on(noop, NULL, k);
-    weft_await(f, NULL);
-    weft_future_release(f);
-}
-
-/* Poll until `cond` holds; false after 20 s. */
-#define eventually(cond)                                                                           \
-    ({                                                                                             \
-        double until_ = weft_now() + 20.0;                                                         \
-        int ok_;                                                                                   \
-        while (!(ok_ = !!(cond)) && weft_now() < until_) weft_sleep(0.0005);                       \
-        ok_;                                                                                       \
-    })
-
-/* A body's int result (0 or -errno), or the task's own error; releases f. */
-static intptr_t outcome(weft_future *f)
-{
-    void *r = NULL;
-    int e = weft_await(f, &r);
-    weft_future_release(f);
-    return e ? e : (intptr_t)r;
-}
-
-enum { LOG_MAX = 256 };
-static atomic_int log_n, log_ids[LOG_MAX];
-
-static void log_reset(void)
-{
-    atomic_store(&log_n, 0);
-}
-
-static void log_add(int id)
-{
-    int i = atomic_fetch_add(&log_n, 1);
-    if (i < LOG_MAX) atomic_store(&log_ids[i], id);
-}
-
-static int log_is(const int *ids, int n)
-{
-    if (atomic_load(&log_n) != n) return 0;
-    for (int i = 0; i < n; i++)
-        if (atomic_load(&log_ids[i]) != ids[i]) return 0;
-    return 1;
-}
 
 /* ---- bodies ------------------------------------------------------------------------------ */
 
@@ -130,17 +54,14 @@ static void case_acquire_fifo(void)
     log_reset();
     cmp_ok(weft_lock_acquire(l), "==", 0, "1: acquire of a free lock");
     lock_arg a1 = {l, 1}, a2 = {l, 2}, a3 = {l, 3};
-    weft_future *t1 = spawn_on(acquire_keep, &a1, 1);
-    settle(1);
-    weft_future *t2 = spawn_on(acquire_keep, &a2, 2);
-    settle(2);
+    weft_future *t1 = spawn_settled(acquire_keep, &a1, 1);
+    weft_future *t2 = spawn_settled(acquire_keep, &a2, 2);
     ok(!weft_done(t1) && !weft_done(t2), "1: t1 and t2 block");
     weft_lock_release(l);
     ok(eventually(weft_done(t1)), "1: release lets t1 through");
     settle(2);
     ok(!weft_done(t2) && weft_lock_locked(l), "1: only t1: t2 still blocks, the lock is held");
-    weft_future *t3 = spawn_on(acquire_keep, &a3, 3);
-    settle(3);
+    weft_future *t3 = spawn_settled(acquire_keep, &a3, 3);
     weft_lock_release(l);
     ok(eventually(weft_done(t2)), "1: the next release goes to t2");
     settle(3);
@@ -163,10 +84,7 @@ static void case_no_barging(void)
     weft_lock_acquire(l);
     lock_arg a[3] = {{l, 0}, {l, 1}, {l, 2}};
     weft_future *w[3];
-    for (int i = 0; i < 3; i++) {
-        w[i] = spawn_on(acquire_release, &a[i], i + 1);
-        settle(i + 1);
-    }
+    for (int i = 0; i < 3; i++) w[i] = spawn_settled(acquire_release, &a[i], i + 1);
     weft_lock_release(l);
     cmp_ok(weft_lock_acquire(l), "==", 0, "2: the releaser acquires again");
     log_add(99);
@@ -185,13 +103,12 @@ static void case_acquire_cancel(void)
     log_reset();
     weft_lock_acquire(l);
     lock_arg a = {l, 1};
-    weft_future *t = spawn_on(acquire_keep, &a, 1);
-    settle(1);
+    weft_future *t = spawn_settled(acquire_keep, &a, 1);
     cmp_ok(weft_cancel(t), "==", 1, "3: cancel a blocked acquire");
     cmp_ok(outcome(t), "==", -ECANCELED, "3: its acquire returns -ECANCELED");
     weft_lock_release(l);
     ok(!weft_lock_locked(l), "3: no waiter left: the release frees the lock");
-    cmp_ok(atomic_load(&log_n), "==", 0, "3: the cancelled task never held it");
+    cmp_ok(log_count(), "==", 0, "3: the cancelled task never held it");
     weft_lock_free(l);
 }
 
@@ -204,10 +121,8 @@ static void case_cancel_race(void)
         log_reset();
         weft_lock_acquire(l);
         lock_arg b = {l, 2}, c = {l, 3};
-        weft_future *tb = spawn_on(acquire_keep, &b, 0);
-        settle(0);
-        weft_future *tc = spawn_on(acquire_release, &c, 1);
-        settle(1);
+        weft_future *tb = spawn_settled(acquire_keep, &b, 0);
+        weft_future *tc = spawn_settled(acquire_release, &c, 1);
         if (order == 0) {
             weft_lock_release(l); /* granted to B, which has not resumed */
             weft_cancel(tb);
@@ -230,12 +145,9 @@ static void case_cancel_release_race(void)
     log_reset();
     weft_lock_acquire(l);
     lock_arg a1 = {l, 1}, a2 = {l, 2}, a3 = {l, 3};
-    weft_future *t1 = spawn_on(acquire_keep, &a1, 0);
-    settle(0);
-    weft_future *t2 = spawn_on(acquire_keep, &a2, 1);
-    settle(1);
-    weft_future *t3 = spawn_on(acquire_keep, &a3, 2);
-    settle(2);
+    weft_future *t1 = spawn_settled(acquire_keep, &a1, 0);
+    weft_future *t2 = spawn_settled(acquire_keep, &a2, 1);
+    weft_future *t3 = spawn_settled(acquire_keep, &a3, 2);
     weft_cancel(t1);
     weft_lock_release(l);
     cmp_ok(outcome(t1), "==", -ECANCELED, "5: t1 is cancelled");
@@ -258,8 +170,7 @@ static void case_finished_waiter_cancelled(void)
     log_reset();
     weft_lock_acquire(l);
     lock_arg b = {l, 2}, c = {l, 3};
-    weft_future *tb = spawn_on(acquire_keep, &b, 1);
-    settle(1);
+    weft_future *tb = spawn_settled(acquire_keep, &b, 1);
     weft_future *tc = spawn_on(acquire_keep, &c, 0); /* cannot start while we run */
     weft_cancel(tb);
     weft_lock_release(l);
@@ -305,7 +216,6 @@ static void case_no_owner(void)
 typedef struct cb_arg {
     weft_lock *held, *free_lock;
     int r_held, r_free, r_release;
-    atomic_int done;
 } cb_arg;
 
 static void lock_from_callback(void *p)
@@ -314,7 +224,6 @@ static void lock_from_callback(void *p)
     a->r_held = weft_lock_acquire(a->held);
     a->r_free = weft_lock_acquire(a->free_lock);
     a->r_release = weft_lock_release(a->free_lock);
-    atomic_store(&a->done, 1);
 }
 
 static void case_misuse(void)
@@ -326,8 +235,7 @@ static void case_misuse(void)
 
     cb_arg a = {.held = weft_lock_new(), .free_lock = weft_lock_new()};
     weft_lock_acquire(a.held);
-    weft_call_soon(lock_from_callback, &a);
-    ok(eventually(atomic_load(&a.done)), "callback ran");
+    run_callback(lock_from_callback, &a, "callback ran");
     cmp_ok(a.r_held, "==", -EPERM, "callback: an acquire that would wait: -EPERM");
     ok(a.r_free == 0 && a.r_release == 0, "callback: a free lock is taken without waiting");
     ok(weft_lock_locked(a.held), "callback: the held lock is unchanged");
@@ -339,8 +247,7 @@ static void case_misuse(void)
     weft_lock_acquire(l);
     lock_arg w = {l, 1};
     log_reset();
-    weft_future *t = spawn_on(acquire_release, &w, 1);
-    settle(1);
+    weft_future *t = spawn_settled(acquire_release, &w, 1);
     diag("expect a message about a lock freed with a waiter:");
     weft_lock_free(l); /* refused: the lock stays usable */
     weft_lock_release(l);
@@ -448,27 +355,8 @@ static void *scenarios(void *arg)
     return NULL;
 }
 
-static void *pinned_scenarios(void *arg)
-{
-    weft_spawn_opts on_zero = {.name = "scenarios", .worker = 0, .pinned = 1};
-    weft_future *f = weft_spawn_ex(scenarios, arg, &on_zero);
-    int r = weft_await(f, NULL);
-    weft_future_release(f);
-    return r ? weft_fail(r) : NULL;
-}
-
 int main(void)
 {
-    signal(SIGALRM, watchdog);
-    alarm(240);
-    weft_config cfg;
-    weft_config_default(&cfg);
-    unsigned counts[2] = {1, 4};
-    for (int i = 0; i < 2; i++) {
-        cfg.workers = counts[i];
-        note("---- %u worker(s)", counts[i]);
-        cmp_ok(weft_run(pinned_scenarios, NULL, &cfg, NULL), "==", 0, "scenarios on %u worker(s)",
-               counts[i]);
-    }
+    run_scenarios("test_lock", scenarios, NULL);
     done_testing();
 }

@@ -11,96 +11,15 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <unistd.h>
 
+#include "harness.h"
 #include "tap.h"
 #include "testutil.h"
 #include "weft.h"
 
 /* ---- helpers ----------------------------------------------------------------------------- */
-
-static void watchdog(int sig)
-{
-    (void)sig;
-    static const char msg[] = "Bail out! watchdog: a wait never ended\n";
-    ssize_t n = write(1, msg, sizeof msg - 1);
-    (void)n;
-    _exit(1);
-}
-
-static int on(int k)
-{
-    return k % (int)weft_workers();
-}
-
-static weft_future *spawn_on(weft_fn fn, void *arg, int k)
-{
-    weft_spawn_opts o = {.worker = on(k), .pinned = 1};
-    return weft_spawn_ex(fn, arg, &o);
-}
-
-static void *noop(void *arg)
-{
-    return arg;
-}
-
-/* Every task pinned to worker k that we spawned or woke has run up to its next suspension. */
-static void settle(int k)
-{
-    weft_future *f = spawn_on(noop, NULL, k);
-    weft_await(f, NULL);
-    weft_future_release(f);
-}
-
-/* Poll until `cond` holds; false after 20 s. */
-#define eventually(cond)                                                                           \
-    ({                                                                                             \
-        double until_ = weft_now() + 20.0;                                                         \
-        int ok_;                                                                                   \
-        while (!(ok_ = !!(cond)) && weft_now() < until_) weft_sleep(0.0005);                       \
-        ok_;                                                                                       \
-    })
-
-/* A body's int result (0 or -errno), or the task's own error; releases f. */
-static intptr_t outcome(weft_future *f)
-{
-    void *r = NULL;
-    int e = weft_await(f, &r);
-    weft_future_release(f);
-    return e ? e : (intptr_t)r;
-}
-
-enum { LOG_MAX = 256 };
-static atomic_int log_n, log_ids[LOG_MAX];
-
-static void log_reset(void)
-{
-    atomic_store(&log_n, 0);
-}
-
-static void log_add(int id)
-{
-    int i = atomic_fetch_add(&log_n, 1);
-    if (i < LOG_MAX) atomic_store(&log_ids[i], id);
-}
-
-static int log_is(const int *ids, int n)
-{
-    if (atomic_load(&log_n) != n) return 0;
-    for (int i = 0; i < n; i++)
-        if (atomic_load(&log_ids[i]) != ids[i]) return 0;
-    return 1;
-}
-
-static int logged(int id)
-{
-    for (int i = 0; i < atomic_load(&log_n); i++)
-        if (atomic_load(&log_ids[i]) == id) return 1;
-    return 0;
-}
 
 /* Free permits of a semaphore nobody waits on: take them all, then give them back. */
 static int free_permits(weft_sem *s)
@@ -176,10 +95,7 @@ static void case_acquire(void)
     ok(!weft_sem_locked(s), "24: two acquires of three: not locked");
     sem_arg a[4] = {{s, 1, 0}, {s, 2, 0}, {s, 3, 0}, {s, 4, 0}};
     weft_future *t[4];
-    for (int i = 0; i < 3; i++) {
-        t[i] = spawn_on(acquire_keep, &a[i], i + 1);
-        settle(i + 1);
-    }
+    for (int i = 0; i < 3; i++) t[i] = spawn_settled(acquire_keep, &a[i], i + 1);
     ok(weft_done(t[0]) && !weft_done(t[1]) && !weft_done(t[2]) && weft_sem_locked(s),
        "24: of three contenders one gets through, two queue");
     t[3] = spawn_on(acquire_keep, &a[3], 0); /* starts after the releases */
@@ -192,7 +108,7 @@ static void case_acquire(void)
     weft_sem_release(s);
     int all = 1;
     for (int i = 0; i < 4; i++) all &= outcome(t[i]) == 0;
-    ok(all && atomic_load(&log_n) == 4, "24: every acquire returned 0");
+    ok(all && log_count() == 4, "24: every acquire returned 0");
     for (int i = 0; i < 3; i++) weft_sem_release(s);
     cmp_ok(free_permits(s), "==", 3, "24: the value is back at 3 after six releases");
     weft_sem_free(s);
@@ -205,12 +121,11 @@ static void case_acquire_cancel(void)
     log_reset();
     weft_sem_acquire(s);
     sem_arg a = {s, 1, 0};
-    weft_future *t = spawn_on(acquire_keep, &a, 1);
-    settle(1);
+    weft_future *t = spawn_settled(acquire_keep, &a, 1);
     weft_cancel(t);
     cmp_ok(outcome(t), "==", -ECANCELED, "25: a cancelled acquire returns -ECANCELED");
     weft_sem_release(s);
-    ok(!weft_sem_locked(s) && atomic_load(&log_n) == 0, "25: no waiter took the release");
+    ok(!weft_sem_locked(s) && log_count() == 0, "25: no waiter took the release");
     weft_sem_free(s);
 }
 
@@ -222,10 +137,7 @@ static void case_cancel_before_awoken(void)
     log_reset();
     sem_arg a[4] = {{s, 1, 0}, {s, 2, 0}, {s, 3, 0}, {s, 4, 0}};
     weft_future *t[4];
-    for (int i = 0; i < 4; i++) {
-        t[i] = spawn_on(acquire_keep, &a[i], i + 1);
-        settle(i + 1);
-    }
+    for (int i = 0; i < 4; i++) t[i] = spawn_settled(acquire_keep, &a[i], i + 1);
     weft_cancel(t[0]);
     weft_cancel(t[1]);
     weft_sem_release(s);
@@ -247,10 +159,8 @@ static void case_acquire_hang(void)
     weft_sem *s = weft_sem_new(0);
     log_reset();
     sem_arg a1 = {s, 1, 0}, a2 = {s, 2, 0};
-    weft_future *t1 = spawn_on(acquire_keep, &a1, 1);
-    settle(1);
-    weft_future *t2 = spawn_on(acquire_keep, &a2, 2);
-    settle(2);
+    weft_future *t1 = spawn_settled(acquire_keep, &a1, 1);
+    weft_future *t2 = spawn_settled(acquire_keep, &a2, 2);
     weft_cancel(t1);
     weft_sem_release(s);
     cmp_ok(outcome(t2), "==", 0, "27: the second waiter acquires");
@@ -268,12 +178,11 @@ static void case_acquire_no_hang(void)
     log_reset();
     weft_sem_acquire(s);
     sem_arg a = {s, 1, 0};
-    weft_future *t = spawn_on(acquire_keep, &a, 0);
-    settle(0);
+    weft_future *t = spawn_settled(acquire_keep, &a, 0);
     weft_sem_release(s); /* reserved for W, which cannot resume yet */
     weft_cancel(t);
     cmp_ok(outcome(t), "==", -ECANCELED, "28: W is cancelled after its grant");
-    ok(!weft_sem_locked(s) && atomic_load(&log_n) == 0, "28: the permit came back");
+    ok(!weft_sem_locked(s) && log_count() == 0, "28: the permit came back");
     cmp_ok(weft_sem_acquire(s), "==", 0, "28: a fresh acquire succeeds at once");
     weft_sem_release(s);
     weft_sem_free(s);
@@ -300,10 +209,7 @@ static void case_fifo_order(void)
     weft_sem_acquire(s);
     sem_arg a[3] = {{s, 1, 0}, {s, 2, 0}, {s, 3, 0}};
     weft_future *t[3];
-    for (int i = 0; i < 3; i++) {
-        t[i] = spawn_on(twice, &a[i], i + 1);
-        settle(i + 1);
-    }
+    for (int i = 0; i < 3; i++) t[i] = spawn_settled(twice, &a[i], i + 1);
     weft_sem_release(s);
     int all = 1;
     for (int i = 0; i < 3; i++) all &= outcome(t[i]) == 0;
@@ -332,12 +238,10 @@ static void case_fifo_order_2_3(void)
     weft_sem *s = weft_sem_new(1);
     log_reset();
     sem_arg a1 = {s, 1, 0}, a2 = {s, 2, 0}, a3 = {s, 3, 0};
-    weft_future *t1 = spawn_on(acquire_keep, &a1, 1);
-    settle(1);
+    weft_future *t1 = spawn_settled(acquire_keep, &a1, 1);
     weft_future *t2 = spawn_on(release_reacquire, &a2, 2); /* t2 and t3 share a worker, so */
     settle(2);                                             /* they resume in wake-up order */
-    weft_future *t3 = spawn_on(acquire_keep, &a3, 2);
-    settle(2);
+    weft_future *t3 = spawn_settled(acquire_keep, &a3, 2);
     weft_sem_release(s);
     weft_sem_release(s);
     intptr_t r1 = outcome(t1), r2 = outcome(t2), r3 = outcome(t3);
@@ -350,10 +254,7 @@ static void case_fifo_order_2_3(void)
     log_reset();
     sem_arg b[3] = {{s, 1, 0}, {s, 2, 0}, {s, 3, 0}};
     weft_future *w[3];
-    for (int i = 0; i < 3; i++) {
-        w[i] = spawn_on(acquire_keep, &b[i], i ? 1 : 2);
-        settle(i ? 1 : 2);
-    }
+    for (int i = 0; i < 3; i++) w[i] = spawn_settled(acquire_keep, &b[i], i ? 1 : 2);
     weft_cancel(w[0]);
     cmp_ok(outcome(w[0]), "==", -ECANCELED, "30: fifo_order_3: the head waiter is cancelled");
     weft_sem_release(s);
@@ -423,7 +324,7 @@ static void case_fifo_order_4(void)
     weft_future_release(c1);
     ok(a2.locked_seen == 1, "31: after three releases locked() is true: c1 has not resumed");
     ok(a3.locked_seen == 1, "31: c3 sees it locked after its acquire");
-    ok(atomic_load(&log_n) == 4 && logged(1) && logged(2) && logged(3) && logged(4),
+    ok(log_count() == 4 && logged(1) && logged(2) && logged(3) && logged(4),
        "31: all four finished");
     ok(weft_sem_locked(fifo4_sem), "31: the value ends at 0");
     weft_sem_free(fifo4_sem);
@@ -465,7 +366,6 @@ static void case_foreign_threads(void)
 typedef struct cb_arg {
     weft_sem *zero, *one;
     int r_zero, r_one;
-    atomic_int done;
 } cb_arg;
 
 static void acquire_from_callback(void *p)
@@ -473,7 +373,6 @@ static void acquire_from_callback(void *p)
     cb_arg *a = p;
     a->r_zero = weft_sem_acquire(a->zero);
     a->r_one = weft_sem_acquire(a->one);
-    atomic_store(&a->done, 1);
 }
 
 static void case_misuse(void)
@@ -484,8 +383,7 @@ static void case_misuse(void)
     weft_sem_free(NULL);
 
     cb_arg a = {.zero = weft_sem_new(0), .one = weft_sem_new(1)};
-    weft_call_soon(acquire_from_callback, &a);
-    ok(eventually(atomic_load(&a.done)), "callback ran");
+    run_callback(acquire_from_callback, &a, "callback ran");
     cmp_ok(a.r_zero, "==", -EPERM, "callback: an acquire that would wait: -EPERM");
     cmp_ok(a.r_one, "==", 0, "callback: a free permit is taken without waiting");
     weft_sem_free(a.zero);
@@ -494,8 +392,7 @@ static void case_misuse(void)
     weft_sem *s = weft_sem_new(0);
     log_reset();
     sem_arg w = {s, 1, 0};
-    weft_future *t = spawn_on(acquire_keep, &w, 1);
-    settle(1);
+    weft_future *t = spawn_settled(acquire_keep, &w, 1);
     diag("expect a message about a semaphore freed with a waiter:");
     weft_sem_free(s); /* refused: the semaphore stays usable */
     weft_sem_release(s);
@@ -520,27 +417,8 @@ static void *scenarios(void *arg)
     return NULL;
 }
 
-static void *pinned_scenarios(void *arg)
-{
-    weft_spawn_opts on_zero = {.name = "scenarios", .worker = 0, .pinned = 1};
-    weft_future *f = weft_spawn_ex(scenarios, arg, &on_zero);
-    int r = weft_await(f, NULL);
-    weft_future_release(f);
-    return r ? weft_fail(r) : NULL;
-}
-
 int main(void)
 {
-    signal(SIGALRM, watchdog);
-    alarm(240);
-    weft_config cfg;
-    weft_config_default(&cfg);
-    unsigned counts[2] = {1, 4};
-    for (int i = 0; i < 2; i++) {
-        cfg.workers = counts[i];
-        note("---- %u worker(s)", counts[i]);
-        cmp_ok(weft_run(pinned_scenarios, NULL, &cfg, NULL), "==", 0, "scenarios on %u worker(s)",
-               counts[i]);
-    }
+    run_scenarios("test_semaphore", scenarios, NULL);
     done_testing();
 }

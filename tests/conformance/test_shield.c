@@ -8,64 +8,15 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <unistd.h>
 
+#include "harness.h"
 #include "tap.h"
 #include "testutil.h"
 #include "weft.h"
 
 /* ---- helpers ----------------------------------------------------------------------------- */
-
-static void watchdog(int sig)
-{
-    (void)sig;
-    static const char msg[] = "Bail out! watchdog: a wait never ended\n";
-    ssize_t n = write(1, msg, sizeof msg - 1);
-    (void)n;
-    _exit(1);
-}
-
-static int on(int k)
-{
-    return k % (int)weft_workers();
-}
-
-static weft_future *spawn_on(weft_fn fn, void *arg, int k)
-{
-    weft_spawn_opts o = {.worker = on(k), .pinned = 1};
-    return weft_spawn_ex(fn, arg, &o);
-}
-
-static void *noop(void *arg)
-{
-    return arg;
-}
-
-static void settle(int k)
-{
-    weft_future *f = spawn_on(noop, NULL, k);
-    weft_await(f, NULL);
-    weft_future_release(f);
-}
-
-#define eventually(cond)                                                                           \
-    ({                                                                                             \
-        double until_ = weft_now() + 20.0;                                                         \
-        int ok_;                                                                                   \
-        while (!(ok_ = !!(cond)) && weft_now() < until_) weft_sleep(0.0005);                       \
-        ok_;                                                                                       \
-    })
-
-/* A child that waits for its gate and ends with the gate's outcome. */
-static void *gate_child(void *arg)
-{
-    void *v = NULL;
-    int e = weft_await(arg, &v);
-    return e ? weft_fail(e) : v;
-}
 
 /* A task awaiting `arg` (a shield), reporting what the await returned. */
 static void *awaiter(void *arg)
@@ -73,14 +24,6 @@ static void *awaiter(void *arg)
     void *v = NULL;
     int e = weft_await(arg, &v);
     return (void *)(intptr_t)(e ? e : (intptr_t)v);
-}
-
-static intptr_t join(weft_future *t)
-{
-    void *r = NULL;
-    int e = weft_await(t, &r);
-    weft_future_release(t);
-    return e ? e : (intptr_t)r;
 }
 
 /* ---- scenarios --------------------------------------------------------------------------- */
@@ -105,10 +48,9 @@ static void cancel_awaiter(void)
     weft_future *x = spawn_on(gate_child, gate, 2);
     weft_future *s = weft_shield(x);
     ok(s && s != x, "77 shield of a pending task is a new future");
-    weft_future *a = spawn_on(awaiter, s, 1);
-    settle(1);
+    weft_future *a = spawn_settled(awaiter, s, 1);
     weft_cancel(a);
-    cmp_ok(join(a), "==", -ECANCELED, "77 the awaiter of the shield gets -ECANCELED");
+    cmp_ok(outcome(a), "==", -ECANCELED, "77 the awaiter of the shield gets -ECANCELED");
     ok(weft_cancelled(s), "77 the shield is cancelled");
     ok(!weft_done(x) && !weft_cancelled(gate), "77 the inner task goes on");
     weft_future_set_result(gate, (void *)5);
@@ -141,7 +83,7 @@ static void mirror(void)
     s = weft_shield(x);
     weft_future *a = spawn_on(awaiter, s, 1);
     weft_future_set_result(x, (void *)17);
-    cmp_ok(join(a), "==", 17, "77 inner result: the shield's");
+    cmp_ok(outcome(a), "==", 17, "77 inner result: the shield's");
     weft_future_release(s);
     weft_future_release(x);
 
@@ -190,12 +132,11 @@ static void *gatherer(void *arg)
 
 static void gather_shields(void)
 {
-    weft_future *gates[2] = {weft_future_new(), weft_future_new()};
-    weft_future *c[2] = {spawn_on(gate_child, gates[0], 2), spawn_on(gate_child, gates[1], 3)};
+    weft_future *gates[2], *c[2];
+    spawn_gated(gate_child, gates, c, 2, 2);
     weft_future *s[2] = {weft_shield(c[0]), weft_shield(c[1])};
     gathering g = {s, 0};
-    weft_future *t = spawn_on(gatherer, &g, 1);
-    settle(1);
+    weft_future *t = spawn_settled(gatherer, &g, 1);
     weft_cancel(t);
     weft_await(t, NULL);
     cmp_ok(g.ret, "==", -ECANCELED, "78 gather(shield(c1), shield(c2)) cancelled: -ECANCELED");
@@ -212,10 +153,7 @@ static void gather_shields(void)
     }
 
     /* shield over a gathering task: cancelling the shield leaves the gather to finish */
-    for (int i = 0; i < 2; i++) {
-        gates[i] = weft_future_new();
-        c[i] = spawn_on(gate_child, gates[i], 2 + i);
-    }
+    spawn_gated(gate_child, gates, c, 2, 2);
     g.fs = c;
     t = spawn_on(gatherer, &g, 1);
     weft_future *st = weft_shield(t);
@@ -285,27 +223,8 @@ static void *scenarios(void *arg)
     return NULL;
 }
 
-static void *pinned_scenarios(void *arg)
-{
-    weft_spawn_opts o = {.name = "scenarios", .worker = 0, .pinned = 1};
-    weft_future *f = weft_spawn_ex(scenarios, arg, &o);
-    int r = weft_await(f, NULL);
-    weft_future_release(f);
-    return r ? weft_fail(r) : NULL;
-}
-
 int main(void)
 {
-    signal(SIGALRM, watchdog);
-    alarm(240);
-    weft_config cfg;
-    weft_config_default(&cfg);
-    unsigned counts[2] = {1, 4};
-    for (int i = 0; i < 2; i++) {
-        cfg.workers = counts[i];
-        note("%u worker(s)", counts[i]);
-        cmp_ok(weft_run(pinned_scenarios, NULL, &cfg, NULL), "==", 0, "scenarios on %u worker(s)",
-               counts[i]);
-    }
+    run_scenarios("test_shield", scenarios, NULL);
     done_testing();
 }

@@ -13,57 +13,16 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "harness.h"
 #include "tap.h"
 #include "testutil.h"
 #include "weft.h"
 
 /* ---- helpers ----------------------------------------------------------------------------- */
-
-static void watchdog(int sig)
-{
-    (void)sig;
-    static const char msg[] = "Bail out! watchdog: a wait never ended\n";
-    ssize_t n = write(1, msg, sizeof msg - 1);
-    (void)n;
-    _exit(1);
-}
-
-static int on(int k)
-{
-    return k % (int)weft_workers();
-}
-
-static weft_future *spawn_on(weft_fn fn, void *arg, int k)
-{
-    weft_spawn_opts o = {.worker = on(k), .pinned = 1};
-    return weft_spawn_ex(fn, arg, &o);
-}
-
-static void *noop(void *arg)
-{
-    return arg;
-}
-
-static void settle(int k)
-{
-    weft_future *f = spawn_on(noop, NULL, k);
-    weft_await(f, NULL);
-    weft_future_release(f);
-}
-
-#define eventually(cond)                                                                           \
-    ({                                                                                             \
-        double until_ = weft_now() + 20.0;                                                         \
-        int ok_;                                                                                   \
-        while (!(ok_ = !!(cond)) && weft_now() < until_) weft_sleep(0.0005);                       \
-        ok_;                                                                                       \
-    })
 
 static atomic_int finished;  /* children that finished (any way) */
 static atomic_int cancelled; /* children whose wait was cancelled */
@@ -80,14 +39,13 @@ static void *sleeper(void *arg)
     return r ? weft_fail(r) : (void *)1;
 }
 
-/* Waits for its gate; ends with the gate's outcome. */
-static void *gate_child(void *arg)
+/* Waits for its gate; ends with the gate's outcome (gate_child, counted). */
+static void *counted_gate_child(void *gate)
 {
     atomic_fetch_add(&started, 1);
-    void *v = NULL;
-    int e = weft_await(arg, &v);
+    void *r = gate_child(gate);
     atomic_fetch_add(&finished, 1);
-    return e ? weft_fail(e) : v;
+    return r;
 }
 
 /* Sleeps until cancelled, then fails with -EIO instead (a cleanup that raises). */
@@ -115,18 +73,45 @@ typedef struct report {
     atomic_int joining;
 } report;
 
-static void report_init(report *r)
+/* In a body: join g and record the join's result, the children finished by then, the
+ * parent's cancellation count and (then_wait) what its next wait returns; free g. */
+static void join_and_report(weft_taskgroup *g, report *rep, int then_wait)
 {
-    memset(r, 0, sizeof *r);
-    r->body_wait = r->join = r->join2 = r->next_wait = 12345;
+    rep->join = weft_taskgroup_join(g);
+    rep->finished_at_join = atomic_load(&finished);
+    rep->count_after = weft_cancelling();
+    if (then_wait) rep->next_wait = weft_sleep(0.001);
+    weft_taskgroup_free(g);
 }
 
-/* Run body(rep) as a task pinned to worker 1 and wait for it. */
-static void run_body(weft_fn body, report *rep)
+/* Start body(rep) as a task pinned to worker 1, with rep and the counters fresh and (with_gate)
+ * a new plain future in rep->gate. */
+static weft_future *start_body(weft_fn body, report *rep, int with_gate)
 {
-    weft_future *f = spawn_on(body, rep, 1);
+    memset(rep, 0, sizeof *rep);
+    rep->body_wait = rep->join = rep->join2 = rep->next_wait = 12345;
+    counters_reset();
+    if (with_gate) rep->gate = weft_future_new();
+    return spawn_on(body, rep, 1);
+}
+
+/* Once worker 1 has settled, fail the gate with err (0: cancel the body f instead), and wait
+ * for the body. */
+static void finish_body(weft_future *f, report *rep, int err)
+{
+    settle(1);
+    if (err)
+        weft_future_set_error(rep->gate, err);
+    else
+        weft_cancel(f);
     weft_await(f, NULL);
     weft_future_release(f);
+}
+
+/* Run body(rep) to its end. */
+static void run_body(weft_fn body, report *rep)
+{
+    outcome(start_body(body, rep, 0));
 }
 
 /* ---- 86: join waits for all; children spawning children; one child cancelled ------------- */
@@ -169,7 +154,7 @@ static void *body_cancel_one(void *arg)
     weft_taskgroup *g = weft_taskgroup_new();
     weft_future *gate = weft_future_new();
     weft_future *a = weft_taskgroup_spawn(g, sleeper, NULL);
-    weft_future *b = weft_taskgroup_spawn(g, gate_child, gate);
+    weft_future *b = weft_taskgroup_spawn(g, counted_gate_child, gate);
     weft_sleep(0.005);
     weft_cancel(a);
     weft_future_set_result(gate, (void *)7);
@@ -184,8 +169,6 @@ static void *body_cancel_one(void *arg)
 static void waits_for_all(void)
 {
     report rep;
-    report_init(&rep);
-    counters_reset();
     run_body(body_waits_all, &rep);
     cmp_ok(rep.join, "==", 0, "86 join returns 0 when every child succeeds");
     cmp_ok(rep.finished_at_join, "==", 4,
@@ -196,8 +179,6 @@ static void waits_for_all(void)
     settle(1);
     cmp_ok(atomic_load(&started), "==", 3, "92 ... and its body never runs");
 
-    report_init(&rep);
-    counters_reset();
     run_body(body_cancel_one, &rep);
     ok(rep.join == 0 && rep.body_wait == 11,
        "86 cancelling one child cancels only that child; join returns 0");
@@ -209,20 +190,13 @@ static void *body_failure_in_body(void *arg)
 {
     report *rep = arg;
     weft_taskgroup *g = weft_taskgroup_new();
-    weft_future *gate = weft_future_new();
     weft_taskgroup_spawn(g, sleeper, NULL);
     weft_taskgroup_spawn(g, sleeper, NULL);
-    weft_taskgroup_spawn(g, gate_child, gate);
-    rep->gate = gate;
+    weft_taskgroup_spawn(g, counted_gate_child, rep->gate);
     rep->body_wait = weft_sleep(60); /* the group cancels this wait */
     rep->late_spawn = weft_taskgroup_spawn(g, sleeper, NULL);
     rep->late_errno = errno;
-    rep->join = weft_taskgroup_join(g);
-    rep->finished_at_join = atomic_load(&finished);
-    rep->count_after = weft_cancelling();
-    rep->next_wait = weft_sleep(0.001);
-    weft_taskgroup_free(g);
-    weft_future_release(gate);
+    join_and_report(g, rep, 1);
     return NULL;
 }
 
@@ -231,28 +205,19 @@ static void *body_failure_in_join(void *arg)
     report *rep = arg;
     weft_taskgroup *g = weft_taskgroup_new();
     weft_taskgroup_spawn(g, sleeper, NULL);
-    weft_taskgroup_spawn(g, gate_child, rep->gate);
+    weft_taskgroup_spawn(g, counted_gate_child, rep->gate);
     weft_taskgroup_spawn(g, sleeper, NULL);
     atomic_store(&rep->joining, 1);
-    rep->join = weft_taskgroup_join(g);
-    rep->finished_at_join = atomic_load(&finished);
-    rep->count_after = weft_cancelling();
-    rep->next_wait = weft_sleep(0.001);
-    weft_taskgroup_free(g);
+    join_and_report(g, rep, 1);
     return NULL;
 }
 
 static void child_failure(void)
 {
     report rep;
-    report_init(&rep);
-    counters_reset();
-    weft_future *f = spawn_on(body_failure_in_body, &rep, 1);
+    weft_future *f = start_body(body_failure_in_body, &rep, 1);
     ok(eventually(atomic_load(&started) == 3), "children started");
-    settle(1);
-    weft_future_set_error(rep.gate, -EIO);
-    weft_await(f, NULL);
-    weft_future_release(f);
+    finish_body(f, &rep, -EIO);
     cmp_ok(rep.body_wait, "==", -ECANCELED,
            "87 a child fails: the body's pending wait is cancelled");
     ok(rep.late_spawn == NULL && rep.late_errno == EPERM, "92 spawn while aborting: NULL, EPERM");
@@ -261,16 +226,11 @@ static void child_failure(void)
        "87 ... after every other child was cancelled and finished");
     cmp_ok(rep.count_after, "==", 0, "93 the parent's count is back to 0");
     cmp_ok(rep.next_wait, "==", 0, "93 and its next wait runs normally");
+    weft_future_release(rep.gate);
 
-    report_init(&rep);
-    counters_reset();
-    rep.gate = weft_future_new();
-    f = spawn_on(body_failure_in_join, &rep, 1);
+    f = start_body(body_failure_in_join, &rep, 1);
     ok(eventually(atomic_load(&started) == 3 && atomic_load(&rep.joining)), "joining");
-    settle(1);
-    weft_future_set_error(rep.gate, -EPIPE);
-    weft_await(f, NULL);
-    weft_future_release(f);
+    finish_body(f, &rep, -EPIPE);
     ok(rep.join == -EPIPE && rep.finished_at_join == 3 && atomic_load(&cancelled) == 2,
        "87 a failure during the join: the others cancelled, the error returned after them");
     ok(rep.count_after == 0 && rep.next_wait == 0, "93 the parent is not left cancelled");
@@ -287,10 +247,7 @@ static void *body_join(void *arg)
     weft_taskgroup_spawn(g, sleeper, NULL);
     weft_taskgroup_spawn(g, sleeper, (void *)(intptr_t)1);
     atomic_store(&rep->joining, 1);
-    rep->join = weft_taskgroup_join(g);
-    rep->finished_at_join = atomic_load(&finished);
-    rep->count_after = weft_cancelling();
-    weft_taskgroup_free(g);
+    join_and_report(g, rep, 0);
     return NULL;
 }
 
@@ -302,10 +259,7 @@ static void *body_cancelled_before_join(void *arg)
     weft_taskgroup_spawn(g, sleeper, NULL);
     atomic_store(&rep->joining, 1);
     rep->body_wait = weft_sleep(60); /* cancelled from outside */
-    rep->join = weft_taskgroup_join(g);
-    rep->finished_at_join = atomic_load(&finished);
-    rep->count_after = weft_cancelling();
-    weft_taskgroup_free(g);
+    join_and_report(g, rep, 0);
     return NULL;
 }
 
@@ -316,26 +270,17 @@ static void *body_error_and_cancel(void *arg)
     weft_taskgroup_spawn(g, sleeper, NULL);
     weft_taskgroup_spawn(g, fail_on_cancel, NULL);
     atomic_store(&rep->joining, 1);
-    rep->join = weft_taskgroup_join(g);
-    rep->finished_at_join = atomic_load(&finished);
-    rep->count_after = weft_cancelling();
-    rep->next_wait = weft_sleep(0.001);
-    weft_taskgroup_free(g);
+    join_and_report(g, rep, 1);
     return NULL;
 }
 
 static void outside_cancel(weft_fn body, report *rep, int nstarted, int nfinished)
 {
-    report_init(rep);
-    counters_reset();
-    weft_future *f = spawn_on(body, rep, 1);
+    weft_future *f = start_body(body, rep, 0);
     ok(eventually(atomic_load(&started) == nstarted && atomic_load(&finished) == nfinished &&
                   atomic_load(&rep->joining)),
        "started");
-    settle(1);
-    weft_cancel(f);
-    weft_await(f, NULL);
-    weft_future_release(f);
+    finish_body(f, rep, 0);
 }
 
 static void outside_cancellation(void)
@@ -361,12 +306,18 @@ static void outside_cancellation(void)
 
 /* ---- 90: nested groups ----------------------------------------------------------------- */
 
-static void *body_inner_fails(void *arg)
+/* An outer group and an inner one; the child waiting on the gate is in the inner group, or
+ * (outer_fails) in the outer one. */
+static void *nested_groups(report *rep, int outer_fails)
 {
-    report *rep = arg;
     weft_taskgroup *outer = weft_taskgroup_new(), *inner = weft_taskgroup_new();
-    weft_taskgroup_spawn(outer, sleeper, (void *)(intptr_t)20);
-    weft_taskgroup_spawn(inner, gate_child, rep->gate);
+    if (outer_fails) {
+        weft_taskgroup_spawn(outer, counted_gate_child, rep->gate);
+        weft_taskgroup_spawn(inner, sleeper, NULL);
+    } else {
+        weft_taskgroup_spawn(outer, sleeper, (void *)(intptr_t)20);
+        weft_taskgroup_spawn(inner, counted_gate_child, rep->gate);
+    }
     weft_taskgroup_spawn(inner, sleeper, NULL);
     atomic_store(&rep->joining, 1);
     rep->join = weft_taskgroup_join(inner);
@@ -377,47 +328,29 @@ static void *body_inner_fails(void *arg)
     return NULL;
 }
 
+static void *body_inner_fails(void *arg)
+{
+    return nested_groups(arg, 0);
+}
+
 static void *body_outer_fails(void *arg)
 {
-    report *rep = arg;
-    weft_taskgroup *outer = weft_taskgroup_new(), *inner = weft_taskgroup_new();
-    weft_taskgroup_spawn(outer, gate_child, rep->gate);
-    weft_taskgroup_spawn(inner, sleeper, NULL);
-    weft_taskgroup_spawn(inner, sleeper, NULL);
-    atomic_store(&rep->joining, 1);
-    rep->join = weft_taskgroup_join(inner);
-    rep->join2 = weft_taskgroup_join(outer);
-    rep->count_after = weft_cancelling();
-    weft_taskgroup_free(inner);
-    weft_taskgroup_free(outer);
-    return NULL;
+    return nested_groups(arg, 1);
 }
 
 static void nested(void)
 {
     report rep;
-    report_init(&rep);
-    counters_reset();
-    rep.gate = weft_future_new();
-    weft_future *f = spawn_on(body_inner_fails, &rep, 1);
+    weft_future *f = start_body(body_inner_fails, &rep, 1);
     ok(eventually(atomic_load(&started) == 3 && atomic_load(&rep.joining)), "started");
-    settle(1);
-    weft_future_set_error(rep.gate, -EIO);
-    weft_await(f, NULL);
-    weft_future_release(f);
+    finish_body(f, &rep, -EIO);
     ok(rep.join == -EIO && rep.join2 == 0 && rep.count_after == 0,
        "90 the inner group fails first: its join returns the error, the outer group is unharmed");
     weft_future_release(rep.gate);
 
-    report_init(&rep);
-    counters_reset();
-    rep.gate = weft_future_new();
-    f = spawn_on(body_outer_fails, &rep, 1);
+    f = start_body(body_outer_fails, &rep, 1);
     ok(eventually(atomic_load(&started) == 3 && atomic_load(&rep.joining)), "started");
-    settle(1);
-    weft_future_set_error(rep.gate, -EIO);
-    weft_await(f, NULL);
-    weft_future_release(f);
+    finish_body(f, &rep, -EIO);
     cmp_ok(rep.join, "==", -ECANCELED,
            "90 the outer group fails first: the inner one is cancelled");
     cmp_ok(rep.join2, "==", -EIO, "90 and the outer join returns only the outer error");
@@ -453,11 +386,8 @@ static void misuse(void)
     ok(weft_taskgroup_spawn(g, NULL, NULL) == NULL && errno == EINVAL, "spawn(g, NULL): EINVAL");
     errno = 0;
     ok(weft_taskgroup_spawn(NULL, noop, NULL) == NULL && errno == EINVAL, "spawn(NULL): EINVAL");
-    weft_future *other = spawn_on(join_other, g, 1);
-    void *r = NULL;
-    weft_await(other, &r);
-    weft_future_release(other);
-    cmp_ok((intptr_t)r, "==", -EPERM, "92 join from a task that is not the parent: -EPERM");
+    cmp_ok(outcome(spawn_on(join_other, g, 1)), "==", -EPERM,
+           "92 join from a task that is not the parent: -EPERM");
     cmp_ok(weft_taskgroup_join(g), "==", 0, "join of an empty group: 0");
     cmp_ok(weft_taskgroup_join(g), "==", -EPERM, "92 join twice: -EPERM");
     cmp_ok(weft_taskgroup_join(NULL), "==", -EINVAL, "join(NULL): -EINVAL");
@@ -489,17 +419,13 @@ static void *body_many(void *arg)
     report *rep = arg;
     weft_taskgroup *g = weft_taskgroup_new();
     for (int i = 0; i < 300; i++) weft_taskgroup_spawn(g, sleeper, (void *)(intptr_t)(i % 3 + 1));
-    rep->join = weft_taskgroup_join(g);
-    rep->finished_at_join = atomic_load(&finished);
-    weft_taskgroup_free(g);
+    join_and_report(g, rep, 0);
     return NULL;
 }
 
 static void many(void)
 {
     report rep;
-    report_init(&rep);
-    counters_reset();
     run_body(body_many, &rep);
     ok(rep.join == 0 && rep.finished_at_join == 300, "300 children: join after all of them");
 }
@@ -517,27 +443,8 @@ static void *scenarios(void *arg)
     return NULL;
 }
 
-static void *pinned_scenarios(void *arg)
-{
-    weft_spawn_opts o = {.name = "scenarios", .worker = 0, .pinned = 1};
-    weft_future *f = weft_spawn_ex(scenarios, arg, &o);
-    int r = weft_await(f, NULL);
-    weft_future_release(f);
-    return r ? weft_fail(r) : NULL;
-}
-
 int main(void)
 {
-    signal(SIGALRM, watchdog);
-    alarm(240);
-    weft_config cfg;
-    weft_config_default(&cfg);
-    unsigned counts[2] = {1, 4};
-    for (int i = 0; i < 2; i++) {
-        cfg.workers = counts[i];
-        note("%u worker(s)", counts[i]);
-        cmp_ok(weft_run(pinned_scenarios, NULL, &cfg, NULL), "==", 0, "scenarios on %u worker(s)",
-               counts[i]);
-    }
+    run_scenarios("test_taskgroup", scenarios, NULL);
     done_testing();
 }

@@ -12,56 +12,15 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <unistd.h>
 
+#include "harness.h"
 #include "tap.h"
 #include "testutil.h"
 #include "weft.h"
 
 /* ---- helpers ----------------------------------------------------------------------------- */
-
-static void watchdog(int sig)
-{
-    (void)sig;
-    static const char msg[] = "Bail out! watchdog: a wait never ended\n";
-    ssize_t n = write(1, msg, sizeof msg - 1);
-    (void)n;
-    _exit(1);
-}
-
-static int on(int k)
-{
-    return k % (int)weft_workers();
-}
-
-static weft_future *spawn_on(weft_fn fn, void *arg, int k)
-{
-    weft_spawn_opts o = {.worker = on(k), .pinned = 1};
-    return weft_spawn_ex(fn, arg, &o);
-}
-
-static void *noop(void *arg)
-{
-    return arg;
-}
-
-static void settle(int k)
-{
-    weft_future *f = spawn_on(noop, NULL, k);
-    weft_await(f, NULL);
-    weft_future_release(f);
-}
-
-#define eventually(cond)                                                                           \
-    ({                                                                                             \
-        double until_ = weft_now() + 20.0;                                                         \
-        int ok_;                                                                                   \
-        while (!(ok_ = !!(cond)) && weft_now() < until_) weft_sleep(0.0005);                       \
-        ok_;                                                                                       \
-    })
 
 /* Sleep until `until` (weft_now() time) whatever cancellations arrive meanwhile. */
 static void sleep_through(double until)
@@ -154,8 +113,7 @@ static void *outside_cancel_body(void *arg)
 static void outside_cancel(void)
 {
     report rep;
-    weft_future *f = spawn_on(outside_cancel_body, &rep, 1);
-    settle(1);
+    weft_future *f = spawn_settled(outside_cancel_body, &rep, 1);
     weft_cancel(f);
     weft_await(f, NULL);
     ok(rep.sleep1 == -ECANCELED && rep.end1 == 0,
@@ -249,7 +207,7 @@ static void *thread_begin(void *arg)
     return NULL;
 }
 
-static atomic_int cb_ran, cb_errno;
+static atomic_int cb_errno;
 static weft_timeout *cb_scope;
 
 static void begin_in_callback(void *arg)
@@ -258,7 +216,6 @@ static void begin_in_callback(void *arg)
     errno = 0;
     cb_scope = weft_timeout_begin(1);
     atomic_store(&cb_errno, errno);
-    atomic_store(&cb_ran, 1);
 }
 
 static void *end_other(void *arg)
@@ -273,18 +230,13 @@ static void misuse(void)
     ok(eventually(atomic_load(&th_done)), "the thread ran");
     pthread_join(th, NULL);
     ok(th_scope == NULL && th_errno == EPERM, "85 begin outside a task (a thread): NULL, EPERM");
-    weft_call_soon(begin_in_callback, NULL);
-    ok(eventually(atomic_load(&cb_ran)), "the callback ran");
+    run_callback(begin_in_callback, NULL, "the callback ran");
     ok(cb_scope == NULL && atomic_load(&cb_errno) == EPERM, "85 begin in a callback: NULL, EPERM");
     errno = 0;
     ok(weft_timeout_begin(NAN) == NULL && errno == EINVAL, "begin(NaN): NULL, EINVAL");
 
     weft_timeout *t = weft_timeout_begin(10);
-    weft_future *other = spawn_on(end_other, t, 1);
-    void *r = NULL;
-    weft_await(other, &r);
-    weft_future_release(other);
-    cmp_ok((intptr_t)r, "==", -EPERM, "ending another task's scope: -EPERM");
+    cmp_ok(outcome(spawn_on(end_other, t, 1)), "==", -EPERM, "ending another task's scope: -EPERM");
     cmp_ok(weft_timeout_end(t), "==", 0, "the scope's own task ends it");
     cmp_ok(weft_timeout_end(NULL), "==", -EINVAL, "end(NULL): -EINVAL");
     cmp_ok(weft_timeout_reschedule(NULL, 1), "==", -EINVAL, "reschedule(NULL): -EINVAL");
@@ -305,31 +257,16 @@ static void *scenarios(void *arg)
     return NULL;
 }
 
-static void *pinned_scenarios(void *arg)
+/* What a run leaves behind, cleared before the next one. */
+static void reset_state(void)
 {
-    weft_spawn_opts o = {.name = "scenarios", .worker = 0, .pinned = 1};
-    weft_future *f = weft_spawn_ex(scenarios, arg, &o);
-    int r = weft_await(f, NULL);
-    weft_future_release(f);
-    return r ? weft_fail(r) : NULL;
+    atomic_store(&th_done, 0);
+    atomic_store(&child_cleaned, 0);
+    atomic_store(&child_started, 0);
 }
 
 int main(void)
 {
-    signal(SIGALRM, watchdog);
-    alarm(240);
-    weft_config cfg;
-    weft_config_default(&cfg);
-    unsigned counts[2] = {1, 4};
-    for (int i = 0; i < 2; i++) {
-        cfg.workers = counts[i];
-        note("%u worker(s)", counts[i]);
-        atomic_store(&th_done, 0);
-        atomic_store(&cb_ran, 0);
-        atomic_store(&child_cleaned, 0);
-        atomic_store(&child_started, 0);
-        cmp_ok(weft_run(pinned_scenarios, NULL, &cfg, NULL), "==", 0, "scenarios on %u worker(s)",
-               counts[i]);
-    }
+    run_scenarios("test_timeout", scenarios, reset_state);
     done_testing();
 }

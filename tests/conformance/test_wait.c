@@ -12,67 +12,15 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "harness.h"
 #include "tap.h"
 #include "testutil.h"
 #include "weft.h"
 
 /* ---- helpers ----------------------------------------------------------------------------- */
-
-static void watchdog(int sig)
-{
-    (void)sig;
-    static const char msg[] = "Bail out! watchdog: a wait never ended\n";
-    ssize_t n = write(1, msg, sizeof msg - 1);
-    (void)n;
-    _exit(1);
-}
-
-static int on(int k)
-{
-    return k % (int)weft_workers();
-}
-
-static weft_future *spawn_on(weft_fn fn, void *arg, int k)
-{
-    weft_spawn_opts o = {.worker = on(k), .pinned = 1};
-    return weft_spawn_ex(fn, arg, &o);
-}
-
-static void *noop(void *arg)
-{
-    return arg;
-}
-
-static void settle(int k)
-{
-    weft_future *f = spawn_on(noop, NULL, k);
-    weft_await(f, NULL);
-    weft_future_release(f);
-}
-
-#define eventually(cond)                                                                           \
-    ({                                                                                             \
-        double until_ = weft_now() + 20.0;                                                         \
-        int ok_;                                                                                   \
-        while (!(ok_ = !!(cond)) && weft_now() < until_) weft_sleep(0.0005);                       \
-        ok_;                                                                                       \
-    })
-
-static void new_futures(weft_future **fs, int n)
-{
-    for (int i = 0; i < n; i++) fs[i] = weft_future_new();
-}
-
-static void release_all(weft_future **fs, int n)
-{
-    for (int i = 0; i < n; i++) weft_future_release(fs[i]);
-}
 
 /* A waiter task: weft_wait on `fs` with its settings; records the result. */
 typedef struct waiting {
@@ -101,8 +49,7 @@ static weft_future *start_waiter(waiting *w, weft_future **fs, size_t n, int ret
     w->timeout = timeout;
     w->ret = 12345;
     atomic_store(&w->returned, 0);
-    weft_future *t = spawn_on(waiter_task, w, 1);
-    settle(1);
+    weft_future *t = spawn_settled(waiter_task, w, 1);
     return t;
 }
 
@@ -257,13 +204,6 @@ static void arguments_and_cancel(void)
 }
 
 /* Many futures (a heap-allocated waitset) completed by tasks on every worker. */
-static void *complete_later(void *arg)
-{
-    weft_yield();
-    weft_future_set_result(arg, NULL);
-    return NULL;
-}
-
 static void many(void)
 {
     enum { N = 600 };
@@ -271,8 +211,7 @@ static void many(void)
     new_futures(fs, N);
     for (int i = 0; i < N; i++) setters[i] = weft_spawn(complete_later, fs[i]);
     cmp_ok(weft_wait(fs, N, WEFT_ALL_COMPLETED, -1), "==", N, "600 futures: ALL_COMPLETED");
-    for (int i = 0; i < N; i++) weft_await(setters[i], NULL);
-    release_all(setters, N);
+    join_all(setters, N);
     release_all(fs, N);
 }
 
@@ -282,13 +221,6 @@ static weft_future *th_fs[2];
 static atomic_int th_finished;
 static int th_ret_timeout, th_ret_first;
 static double th_took;
-
-static double mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void *thread_waits(void *arg)
 {
@@ -318,22 +250,19 @@ static void foreign_thread(void)
     release_all(th_fs, 2);
 }
 
-static atomic_int cb_ret, cb_ran;
+static atomic_int cb_ret;
 static weft_future *cb_fut;
 
 static void wait_in_callback(void *arg)
 {
     (void)arg;
     atomic_store(&cb_ret, weft_wait(&cb_fut, 1, WEFT_ALL_COMPLETED, 1.0));
-    atomic_store(&cb_ran, 1);
 }
 
 static void in_callback(void)
 {
-    atomic_store(&cb_ran, 0);
     cb_fut = weft_future_new();
-    weft_call_soon(wait_in_callback, NULL);
-    ok(eventually(atomic_load(&cb_ran)), "the callback ran");
+    run_callback(wait_in_callback, NULL, "the callback ran");
     cmp_ok(atomic_load(&cb_ret), "==", -EPERM, "a wait in a callback that must wait: -EPERM");
     weft_future_release(cb_fut);
 }
@@ -352,27 +281,8 @@ static void *scenarios(void *arg)
     return NULL;
 }
 
-static void *pinned_scenarios(void *arg)
-{
-    weft_spawn_opts o = {.name = "scenarios", .worker = 0, .pinned = 1};
-    weft_future *f = weft_spawn_ex(scenarios, arg, &o);
-    int r = weft_await(f, NULL);
-    weft_future_release(f);
-    return r ? weft_fail(r) : NULL;
-}
-
 int main(void)
 {
-    signal(SIGALRM, watchdog);
-    alarm(240);
-    weft_config cfg;
-    weft_config_default(&cfg);
-    unsigned counts[2] = {1, 4};
-    for (int i = 0; i < 2; i++) {
-        cfg.workers = counts[i];
-        note("%u worker(s)", counts[i]);
-        cmp_ok(weft_run(pinned_scenarios, NULL, &cfg, NULL), "==", 0, "scenarios on %u worker(s)",
-               counts[i]);
-    }
+    run_scenarios("test_wait", scenarios, NULL);
     done_testing();
 }

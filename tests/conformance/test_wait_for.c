@@ -14,56 +14,15 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <unistd.h>
 
+#include "harness.h"
 #include "tap.h"
 #include "testutil.h"
 #include "weft.h"
 
 /* ---- helpers ----------------------------------------------------------------------------- */
-
-static void watchdog(int sig)
-{
-    (void)sig;
-    static const char msg[] = "Bail out! watchdog: a wait never ended\n";
-    ssize_t n = write(1, msg, sizeof msg - 1);
-    (void)n;
-    _exit(1);
-}
-
-static int on(int k)
-{
-    return k % (int)weft_workers();
-}
-
-static weft_future *spawn_on(weft_fn fn, void *arg, int k)
-{
-    weft_spawn_opts o = {.worker = on(k), .pinned = 1};
-    return weft_spawn_ex(fn, arg, &o);
-}
-
-static void *noop(void *arg)
-{
-    return arg;
-}
-
-static void settle(int k)
-{
-    weft_future *f = spawn_on(noop, NULL, k);
-    weft_await(f, NULL);
-    weft_future_release(f);
-}
-
-#define eventually(cond)                                                                           \
-    ({                                                                                             \
-        double until_ = weft_now() + 20.0;                                                         \
-        int ok_;                                                                                   \
-        while (!(ok_ = !!(cond)) && weft_now() < until_) weft_sleep(0.0005);                       \
-        ok_;                                                                                       \
-    })
 
 /* How an inner task ends once cancelled. */
 enum { END_CANCELLED, END_SWALLOW_42, END_FAIL_EIO };
@@ -242,8 +201,7 @@ static void cancel_waiter(int ending)
     ok(eventually(atomic_load(&in->started)), "inner started");
     waiting w;
     waiting_init(&w, t, 10);
-    weft_future *wt = spawn_on(wait_for_task, &w, 1);
-    settle(1);
+    weft_future *wt = spawn_settled(wait_for_task, &w, 1);
     weft_cancel(wt);
     weft_await(wt, NULL);
     ok(atomic_load(&in->cleaned_up), "76 cancelling the waiter cancels the inner task");
@@ -264,8 +222,7 @@ static void done_and_cancelled_same_turn(void)
     weft_future *plain = weft_future_new();
     waiting w;
     waiting_init(&w, plain, 10);
-    weft_future *wt = spawn_on(wait_for_task, &w, 0);
-    settle(0);
+    weft_future *wt = spawn_settled(wait_for_task, &w, 0);
     ok(!atomic_load(&w.returned), "the waiter waits");
     weft_future_set_result(plain, (void *)3);
     weft_cancel(wt);
@@ -360,23 +317,20 @@ static void foreign_thread(void)
     weft_future_release(th_task);
 }
 
-static atomic_int cb_ret, cb_ran;
+static atomic_int cb_ret;
 static weft_future *cb_fut;
 
 static void wait_for_in_callback(void *arg)
 {
     (void)arg;
     atomic_store(&cb_ret, weft_wait_for(cb_fut, 1.0, NULL));
-    atomic_store(&cb_ran, 1);
 }
 
 static void bad_arguments(void)
 {
     cmp_ok(weft_wait_for(NULL, 1, NULL), "==", -EINVAL, "wait_for(NULL): -EINVAL");
-    atomic_store(&cb_ran, 0);
     cb_fut = weft_future_new();
-    weft_call_soon(wait_for_in_callback, NULL);
-    ok(eventually(atomic_load(&cb_ran)), "the callback ran");
+    run_callback(wait_for_in_callback, NULL, "the callback ran");
     cmp_ok(atomic_load(&cb_ret), "==", -EPERM, "wait_for in a callback: -EPERM");
     ok(!weft_done(cb_fut), "and the future is left alone");
     weft_future_release(cb_fut);
@@ -399,27 +353,8 @@ static void *scenarios(void *arg)
     return NULL;
 }
 
-static void *pinned_scenarios(void *arg)
-{
-    weft_spawn_opts o = {.name = "scenarios", .worker = 0, .pinned = 1};
-    weft_future *f = weft_spawn_ex(scenarios, arg, &o);
-    int r = weft_await(f, NULL);
-    weft_future_release(f);
-    return r ? weft_fail(r) : NULL;
-}
-
 int main(void)
 {
-    signal(SIGALRM, watchdog);
-    alarm(240);
-    weft_config cfg;
-    weft_config_default(&cfg);
-    unsigned counts[2] = {1, 4};
-    for (int i = 0; i < 2; i++) {
-        cfg.workers = counts[i];
-        note("%u worker(s)", counts[i]);
-        cmp_ok(weft_run(pinned_scenarios, NULL, &cfg, NULL), "==", 0, "scenarios on %u worker(s)",
-               counts[i]);
-    }
+    run_scenarios("test_wait_for", scenarios, NULL);
     done_testing();
 }
