@@ -2,6 +2,7 @@
 # weft's benchmarks beside its peers, with workers 1 and 2. See perf/README.md.
 #
 #   perf/run.sh [--quick] [--only NAME[,NAME]] [--impl IMPL[,IMPL]] [--reps N] [--no-install]
+#               [--build-dir DIR]
 #
 #   --quick        sizes / 10 (fib 25, skynet 100k leaves), one repetition: a smoke run
 #   --only NAME    core: spawn_many yield_many ping_pong chained_spawn skynet fib; sync:
@@ -9,8 +10,10 @@
 #   --impl IMPL    weft go tokio asyncio uvloop (repeatable)
 #   --reps N       runs per (bench, impl, workers); the fastest counts (default 3, quick 1)
 #   --no-install   do not apt-get missing toolchains and libraries (perf/install.sh)
+#   --build-dir D  weft's build and the results in D (default build-perf; relative to the root)
 #
-# Raw lines go to build-perf/results.txt, the table also to build-perf/summary.txt.
+# Raw lines go to build-perf/results.txt, the table also to build-perf/summary.txt. Two
+# invocations on one machine run their benchmarks one after the other (a lock in /tmp).
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,7 +29,7 @@ WORKERS=(1 2)
 TIMEOUT=120
 
 usage() {
-    sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -52,6 +55,14 @@ while [ $# -gt 0 ]; do
         shift
         ;;
     --no-install) install=0 ;;
+    --build-dir)
+        [ $# -ge 2 ] || usage
+        case "$2" in
+        /*) BUILD="$2" ;;
+        *) BUILD="$ROOT/$2" ;;
+        esac
+        shift
+        ;;
     -h | --help) usage ;;
     *) usage ;;
     esac
@@ -74,6 +85,7 @@ weft_program() { # bench -> the weft program that runs it
 }
 
 mkdir -p "$BUILD"
+SHOWN="${BUILD#"$ROOT"/}" # how messages name it
 RESULTS="$BUILD/results.txt"
 SUMMARY="$BUILD/summary.txt"
 notes=()
@@ -88,7 +100,7 @@ weft_built=() # the weft programs this invocation built
 
 if wants weft; then
     [ $install -eq 0 ] || "$PERF/install.sh" cmake make gcc pkg-config libhwloc-dev libjemalloc-dev
-    echo "run.sh: building weft (Release) in build-perf/" >&2
+    echo "run.sh: building weft (Release) in $SHOWN/" >&2
     targets=()
     for b in "${benches[@]}"; do
         t="$(weft_program "$b")"
@@ -104,12 +116,12 @@ if wants weft; then
                 [ -x "$BUILD/perf/$t" ]; then
                 weft_built+=("$t")
             else
-                note "weft's $t did not build (see build-perf/weft-build.log); its rows: peers only"
+                note "weft's $t did not build (see $SHOWN/weft-build.log); its rows: peers only"
             fi
         done
         [ ${#weft_built[@]} -eq 0 ] || available+=(weft)
     else
-        note "weft did not build (see build-perf/weft-build.log); running the peers only"
+        note "weft did not build (see $SHOWN/weft-build.log); running the peers only"
     fi
 fi
 
@@ -152,6 +164,12 @@ fi
 has weft && versions+=("weft: $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?')")
 
 # ---- run ------------------------------------------------------------------------------------
+# Two runs at once would each measure the other: wait for any other invocation to finish.
+exec 9>"${TMPDIR:-/tmp}/weft-perf-run.lock"
+if command -v flock >/dev/null && ! flock -n 9; then
+    echo "run.sh: another perf/run.sh is measuring; waiting for it" >&2
+    flock 9
+fi
 {
     echo "# perf/run.sh $(date -u +%Y-%m-%dT%H:%M:%SZ) div=$div reps=$reps cpus=$(nproc)" \
         "loadavg=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)"
@@ -293,4 +311,4 @@ report() {
     fi
 }
 report | tee "$SUMMARY"
-echo "raw lines: build-perf/results.txt"
+echo "raw lines: $SHOWN/results.txt"
