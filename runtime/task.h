@@ -17,8 +17,8 @@
  * Inline children: awaiting a task that has not started runs its body right there on
  * the awaiter's stack (Cilk/Lace-style); `stack_owner` names whose stack a task runs on.
  *
- * The runtime holds one reference on a task from spawn until it is done; waiters hold
- * one while they wait (waitq.h).
+ * The runtime holds one reference on a task from spawn until it is done. A wake-up needs
+ * none: ending a wait and scheduling the task is one CAS on `sched` (task_end_wait).
  */
 #ifndef WEFT_TASK_H
 #define WEFT_TASK_H
