@@ -90,7 +90,7 @@ void weft_barrier_free(weft_barrier *b)
     int busy = b->waiters.len || b->count; /* queued, or inside and not yet left */
     spin_unlock(&b->spin);
     if (busy) {
-        weft_log("weft_barrier_free: tasks still wait on the barrier; it is left allocated");
+        diag_log("weft_barrier_free: tasks still wait on the barrier; it is left allocated");
         return;
     }
     b->magic = BARRIER_FREED;

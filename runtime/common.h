@@ -41,6 +41,6 @@ static inline void cpu_relax(void)
 #endif
 
 /* Print "weft: <message>" to stderr; used for diagnostics that have no caller to return to. */
-void weft_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void diag_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

@@ -80,7 +80,7 @@ void weft_cond_free(weft_cond *c)
     if (!cond_valid(c)) return;
     int waiting = atomic_load_explicit(&c->inside, memory_order_acquire);
     if (waiting) {
-        weft_log("weft_cond_free: %d task(s) still in wait(); the condition is left allocated",
+        diag_log("weft_cond_free: %d task(s) still in wait(); the condition is left allocated",
                  waiting);
         return;
     }

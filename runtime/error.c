@@ -31,7 +31,7 @@ const char *weft_strerror(int err)
     return s ? s : "unknown error";
 }
 
-void weft_log(const char *fmt, ...)
+void diag_log(const char *fmt, ...)
 {
     char buf[512];
     va_list ap;

@@ -55,7 +55,7 @@ void weft_event_free(weft_event *e)
     size_t waiting = e->waiters.len;
     spin_unlock(&e->spin);
     if (waiting) {
-        weft_log("weft_event_free: %zu waiter(s) still queued; the event is left allocated",
+        diag_log("weft_event_free: %zu waiter(s) still queued; the event is left allocated",
                  waiting);
         return;
     }

@@ -104,7 +104,7 @@ void weft_lock_free(weft_lock *l)
     size_t waiting = l->waiters.len;
     spin_unlock(&l->spin);
     if (waiting) {
-        weft_log("weft_lock_free: %zu waiter(s) still queued; the lock is left allocated", waiting);
+        diag_log("weft_lock_free: %zu waiter(s) still queued; the lock is left allocated", waiting);
         return;
     }
     l->magic = LOCK_FREED;

@@ -374,7 +374,7 @@ void weft_queue_free(weft_queue *q)
     int busy = q->getters.head || q->putters.head || q->joiners.head;
     spin_unlock(&q->lock);
     if (busy) { /* freeing it would pull the lists from under their waiters */
-        weft_log("weft_queue_free: callers still wait on queue %p; it is not freed", (void *)q);
+        diag_log("weft_queue_free: callers still wait on queue %p; it is not freed", (void *)q);
         return;
     }
     q->magic = QUEUE_FREED;

@@ -110,7 +110,7 @@ weft_rt *weft_rt_new(const weft_config *cfg)
     for (unsigned i = 0; i < n; i++) {
         int r = pthread_create(&rt->workers[i].thread, NULL, worker_main, &rt->workers[i]);
         if (r) {
-            weft_log("cannot start worker %u: %s", i, strerror(r));
+            diag_log("cannot start worker %u: %s", i, strerror(r));
             atomic_store(&rt->stopping, 1);
             idle_wake_all(rt);
             for (unsigned j = 0; j < i; j++) pthread_join(rt->workers[j].thread, NULL);
@@ -172,7 +172,7 @@ int weft_rt_shutdown(weft_rt *rt, double timeout)
     }
     pthread_mutex_unlock(&rt->quiet_mutex);
     if (result) {
-        weft_log("shutdown timed out with %zu task(s) still waiting; abandoning them",
+        diag_log("shutdown timed out with %zu task(s) still waiting; abandoning them",
                  registry_count(&rt->reg));
         registry_abandon_all(&rt->reg);
     }
@@ -189,12 +189,12 @@ void weft_rt_free(weft_rt *rt)
     if (!rt) return;
     worker *self = worker_current();
     if (self && self->rt == rt) {
-        weft_log("weft_rt_free called from inside the runtime it frees; ignored");
+        diag_log("weft_rt_free called from inside the runtime it frees; ignored");
         return;
     }
     if (!rt->shut_down) weft_rt_shutdown(rt, -1);
     if (rt->abandoned) { /* their stacks may still be in wait lists: keep the memory */
-        weft_log("runtime freed with abandoned tasks; their memory is not reclaimed");
+        diag_log("runtime freed with abandoned tasks; their memory is not reclaimed");
         return;
     }
     rt_destroy(rt);

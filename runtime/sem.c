@@ -99,7 +99,7 @@ void weft_sem_free(weft_sem *s)
     size_t waiting = s->waiters.len + (size_t)s->pending;
     spin_unlock(&s->spin);
     if (waiting) {
-        weft_log("weft_sem_free: %zu waiter(s) still queued; the semaphore is left allocated",
+        diag_log("weft_sem_free: %zu waiter(s) still queued; the semaphore is left allocated",
                  waiting);
         return;
     }

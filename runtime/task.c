@@ -146,7 +146,7 @@ int task_prepare(task *t, int start)
         size_t size = t->stack_size ? t->stack_size : t->fut.rt->stack_size;
         t->stk = stack_take(&w->stacks, size);
         if (!t->stk || coro_init(&t->stk->ctx, t->stk->lo, t->stk->size, task_entry, t)) {
-            weft_log("cannot get a %zu-byte stack for task '%s'", size,
+            diag_log("cannot get a %zu-byte stack for task '%s'", size,
                      t->name ? t->name : "(unnamed)");
             if (t->stk) stack_give(&w->stacks, t->stk);
             t->stk = NULL;
