@@ -14,8 +14,6 @@
 #include "rt.h"
 #include "worker.h"
 
-#define SEARCHING(s) ((s)&0xffffu)
-#define UNPARKED(s) ((s) >> 16)
 #define ONE_UNPARKED (1u << 16)
 
 int idle_init(idle_set *s, unsigned nworkers)
@@ -85,14 +83,10 @@ static worker *pop_sleeper(idle_set *s, worker *prefer)
     return w;
 }
 
-void idle_notify(weft_rt *rt, int strict)
+void idle_notify_slow(idle_set *s)
 {
-    idle_set *s = &rt->idle;
-    if (strict) atomic_thread_fence(memory_order_seq_cst);
-    unsigned st = atomic_load_explicit(&s->state, memory_order_relaxed);
-    if (SEARCHING(st) || UNPARKED(st) >= s->nworkers) return;
     pthread_mutex_lock(&s->mutex);
-    st = atomic_load_explicit(&s->state, memory_order_relaxed);
+    unsigned st = atomic_load_explicit(&s->state, memory_order_relaxed);
     worker *w = SEARCHING(st) ? NULL : pop_sleeper(s, NULL);
     pthread_mutex_unlock(&s->mutex);
     if (w) worker_unpark(w);
@@ -118,7 +112,7 @@ void idle_found_work(weft_rt *rt, worker *w)
     w->searching = 0;
     int last = SEARCHING(st) == 1;
     pthread_mutex_unlock(&s->mutex);
-    if (last) idle_notify(rt, 1); /* ramp up: the last searcher to find work wakes one more */
+    if (last) idle_notify(&rt->idle, 1); /* ramp up: the last searcher to find work wakes one more */
 }
 
 void idle_enter(idle_set *s, worker *w, uint64_t deadline)

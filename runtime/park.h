@@ -34,8 +34,19 @@ int idle_init(idle_set *s, unsigned nworkers);
 void idle_destroy(idle_set *s);
 int idle_try_search(idle_set *s, struct worker *w); /* 1: w is now searching */
 void idle_found_work(struct weft_rt *rt, struct worker *w); /* w stops searching */
-/* Work was published. strict: nobody running will see it unless woken (inject, inbox). */
-void idle_notify(struct weft_rt *rt, int strict);
+#define SEARCHING(s) ((s)&0xffffu)
+#define UNPARKED(s) ((s) >> 16)
+
+/* Work was published. strict: nobody running will see it unless woken (inject, inbox).
+ * Inline: in the common case (someone searches, or nobody sleeps) it is one load. */
+void idle_notify_slow(idle_set *s);
+
+static inline void idle_notify(idle_set *s, int strict)
+{
+    if (strict) atomic_thread_fence(memory_order_seq_cst);
+    unsigned st = atomic_load_explicit(&s->state, memory_order_relaxed);
+    if (!SEARCHING(st) && UNPARKED(st) < s->nworkers) idle_notify_slow(s);
+}
 void idle_wake_worker(struct weft_rt *rt, struct worker *target); /* work aimed at target */
 /* Park protocol: enter (saying until when w will sleep), look at the queues once more,
  * then sleep and leave. */

@@ -80,7 +80,7 @@ static void post_remote(weft_rt *rt, int target, runnable *r)
         idle_wake_worker(rt, to);
     } else {
         inject_push(&rt->injectq, r);
-        idle_notify(rt, 1);
+        idle_notify(&rt->idle, 1);
     }
 }
 
@@ -93,7 +93,7 @@ void sched_spawn(task *t)
         runnable_list_push(&w->local, &t->start_link);
     } else {
         push_local(w, &t->start_link);
-        idle_notify(w->rt, 0);
+        idle_notify(&w->rt->idle, 0);
     }
 }
 
@@ -107,7 +107,7 @@ void sched_ready(task *t)
     } else {
         if (w->lifo) push_local(w, &w->lifo->link); /* the previous occupant goes to the back */
         w->lifo = t;
-        idle_notify(w->rt, 0);
+        idle_notify(&w->rt->idle, 0);
     }
 }
 
@@ -246,7 +246,7 @@ static runnable *next_runnable(worker *w)
     if (++w->tick % FAIR_INTERVAL == 0) {
         fire_timers(w);
         if ((r = pop_shared(w))) return r;
-        if (deque_size(&w->dq) > 1 && idle_sleepers(&w->rt->idle)) idle_notify(w->rt, 0);
+        if (deque_size(&w->dq) > 1 && idle_sleepers(&w->rt->idle)) idle_notify(&w->rt->idle, 0);
     }
     if ((r = next_local(w))) return r;
     if ((r = pop_shared(w))) return r;
