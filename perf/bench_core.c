@@ -15,16 +15,9 @@
  * released when that task is done with it; every spawned task's handle is released.
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
-#include <weft.h>
+#include "bench.h"
 
-#include <inttypes.h>
 #include <stdatomic.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/resource.h>
-#include <time.h>
 
 _Static_assert(sizeof(uintptr_t) >= 8, "skynet and fib pass 64-bit values as task results");
 
@@ -36,34 +29,6 @@ struct sizes {
     uint64_t skynet_leaves;
     uint64_t fib_n;
 };
-
-struct outcome {
-    uint64_t ops;      /* the operations ns_per_op divides by */
-    uint64_t answer;   /* a checkable result (a count or a sum), 0 where there is none */
-    uint64_t expected; /* what answer must be */
-};
-
-static void fatal(const char *what, int err)
-{
-    fprintf(stderr, "bench_core: %s: %s\n", what, weft_strerror(err < 0 ? err : -err));
-    fflush(stderr);
-    _Exit(1);
-}
-
-static weft_future *spawn_or_die(weft_fn fn, void *arg)
-{
-    weft_future *f = weft_spawn(fn, arg);
-    if (!f) fatal("weft_spawn", errno);
-    return f;
-}
-
-static void *await_or_die(weft_future *f)
-{
-    void *result = NULL;
-    int err = weft_await(f, &result);
-    if (err) fatal("weft_await", err);
-    return result;
-}
 
 static weft_future *future_new_or_die(void)
 {
@@ -306,13 +271,6 @@ struct run {
     unsigned workers;
 };
 
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
 static void *main_task(void *arg)
 {
     struct run *r = arg;
@@ -339,59 +297,18 @@ static struct sizes sizes_for(size_t div)
     };
 }
 
-static void usage(void)
-{
-    fprintf(stderr, "usage: bench_core BENCH [--workers N] [--div D]\n  BENCH:");
-    for (size_t i = 0; i < sizeof benches / sizeof benches[0]; i++)
-        fprintf(stderr, " %s", benches[i].name);
-    fprintf(stderr, "\n");
-    exit(2);
-}
-
-static unsigned long parse_positive(const char *s)
-{
-    char *end;
-    unsigned long v = strtoul(s, &end, 10);
-    if (!*s || *end || v == 0 || v > 1000000) usage();
-    return v;
-}
-
 int main(int argc, char **argv)
 {
-    struct run r = {0};
+    bench_prog = "bench_core";
+    enum { N = sizeof benches / sizeof benches[0] };
+    const char *names[N];
+    for (size_t i = 0; i < N; i++) names[i] = benches[i].name;
     weft_config cfg;
     weft_config_default(&cfg);
     size_t div = 1;
-
-    if (argc < 2) usage();
-    for (size_t i = 0; i < sizeof benches / sizeof benches[0]; i++)
-        if (strcmp(argv[1], benches[i].name) == 0) r.bench = &benches[i];
-    if (!r.bench) usage();
-    for (int i = 2; i < argc; i += 2) {
-        if (i + 1 >= argc) usage();
-        if (strcmp(argv[i], "--workers") == 0)
-            cfg.workers = (unsigned)parse_positive(argv[i + 1]);
-        else if (strcmp(argv[i], "--div") == 0)
-            div = parse_positive(argv[i + 1]);
-        else
-            usage();
-    }
+    struct run r = {.bench = &benches[bench_parse(argc, argv, names, N, &cfg, &div, 1000000)]};
     r.sizes = sizes_for(div);
-
-    void *result;
-    int err = weft_run(main_task, &r, &cfg, &result);
+    int err = weft_run(main_task, &r, &cfg, NULL);
     if (err) fatal("weft_run", err);
-
-    if (r.outcome.answer != r.outcome.expected) {
-        fprintf(stderr, "bench_core: %s: wrong answer %" PRIu64 ", expected %" PRIu64 "\n",
-                r.bench->name, r.outcome.answer, r.outcome.expected);
-        return 1;
-    }
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    printf("bench=%s impl=weft workers=%u ns_per_op=%.1f ops=%" PRIu64 " total_ms=%.1f "
-           "peak_rss_kib=%ld answer=%" PRIu64 "\n",
-           r.bench->name, r.workers, r.ns / (double)r.outcome.ops, r.outcome.ops, r.ns / 1e6,
-           ru.ru_maxrss, r.outcome.answer);
-    return 0;
+    return bench_report(r.bench->name, r.workers, r.ns, r.outcome);
 }
