@@ -105,9 +105,13 @@ void sched_ready(task *t)
     } else if (t->pinned) {
         runnable_list_push(&w->local, &t->link);
     } else {
-        if (w->lifo) push_local(w, &w->lifo->link); /* the previous occupant goes to the back */
+        /* The LIFO slot cannot be stolen, so only a displaced occupant, which goes to the
+         * back of the stealable deque, is work worth waking a peer for (Tokio's rule). */
+        if (w->lifo) {
+            push_local(w, &w->lifo->link);
+            idle_notify(&w->rt->idle, 0);
+        }
         w->lifo = t;
-        idle_notify(&w->rt->idle, 0);
     }
 }
 
