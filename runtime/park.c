@@ -83,6 +83,12 @@ static worker *pop_sleeper(idle_set *s, worker *prefer)
     return w;
 }
 
+noinline void idle_notify_strict(idle_set *s)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    idle_notify(s);
+}
+
 void idle_notify_slow(idle_set *s)
 {
     pthread_mutex_lock(&s->mutex);
@@ -112,7 +118,7 @@ void idle_found_work(weft_rt *rt, worker *w)
     w->searching = 0;
     int last = SEARCHING(st) == 1;
     pthread_mutex_unlock(&s->mutex);
-    if (last) idle_notify(&rt->idle, 1); /* ramp up: the last searcher to find work wakes one more */
+    if (last) idle_notify_strict(&rt->idle); /* ramp up: the last searcher to find work wakes one more */
 }
 
 void idle_enter(idle_set *s, worker *w, uint64_t deadline)

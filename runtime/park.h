@@ -37,16 +37,19 @@ void idle_found_work(struct weft_rt *rt, struct worker *w); /* w stops searching
 #define SEARCHING(s) ((s)&0xffffu)
 #define UNPARKED(s) ((s) >> 16)
 
-/* Work was published. strict: nobody running will see it unless woken (inject, inbox).
- * Inline: in the common case (someone searches, or nobody sleeps) it is one load. */
+/* Work was published on the caller's own worker, which runs it anyway if nobody else
+ * does: wake a sleeper only if nobody searches. Inline: usually one load. */
 void idle_notify_slow(idle_set *s);
 
-static inline void idle_notify(idle_set *s, int strict)
+static inline void idle_notify(idle_set *s)
 {
-    if (strict) atomic_thread_fence(memory_order_seq_cst);
     unsigned st = atomic_load_explicit(&s->state, memory_order_relaxed);
     if (!SEARCHING(st) && UNPARKED(st) < s->nworkers) idle_notify_slow(s);
 }
+
+/* Work was published where no running worker will see it unless woken (the inject queue,
+ * an inbox): a seq_cst fence first, paired with the parking worker's (see the top). */
+void idle_notify_strict(idle_set *s);
 void idle_wake_worker(struct weft_rt *rt, struct worker *target); /* work aimed at target */
 /* Park protocol: enter (saying until when w will sleep), look at the queues once more,
  * then sleep and leave. */

@@ -80,7 +80,7 @@ static void post_remote(weft_rt *rt, int target, runnable *r)
         idle_wake_worker(rt, to);
     } else {
         inject_push(&rt->injectq, r);
-        idle_notify(&rt->idle, 1);
+        idle_notify_strict(&rt->idle);
     }
 }
 
@@ -93,7 +93,7 @@ void sched_spawn(task *t)
         runnable_list_push(&w->local, &t->start_link);
     } else {
         push_local(w, &t->start_link);
-        idle_notify(&w->rt->idle, 0);
+        idle_notify(&w->rt->idle);
     }
 }
 
@@ -109,7 +109,7 @@ void sched_ready(task *t)
          * back of the stealable deque, is work worth waking a peer for (Tokio's rule). */
         if (w->lifo) {
             push_local(w, &w->lifo->link);
-            idle_notify(&w->rt->idle, 0);
+            idle_notify(&w->rt->idle);
         }
         w->lifo = t;
     }
@@ -250,7 +250,7 @@ static runnable *next_runnable(worker *w)
     if (++w->tick % FAIR_INTERVAL == 0) {
         fire_timers(w);
         if ((r = pop_shared(w))) return r;
-        if (deque_size(&w->dq) > 1 && idle_sleepers(&w->rt->idle)) idle_notify(&w->rt->idle, 0);
+        if (deque_size(&w->dq) > 1 && idle_sleepers(&w->rt->idle)) idle_notify(&w->rt->idle);
     }
     if ((r = next_local(w))) return r;
     if ((r = pop_shared(w))) return r;
