@@ -264,14 +264,14 @@ static void run_claimed_inline(task *self, task *c)
  * dead entry (and one unfreed task) per child until the worker next pops. */
 static void drop_stale_entries(worker *w)
 {
+    /* An entry is looked at only once taken: until then a thief may steal it and drop the
+     * last reference to its task. One that is not stale goes back where it was. */
     runnable *r;
-    while ((r = deque_peek_bottom(&w->dq)) && r->kind == RUNNABLE_TASK_START) {
-        task *t = container_of(r, task, start_link);
-        if (atomic_load_explicit(&t->sched, memory_order_acquire) == T_NEW) break;
-        runnable *x = deque_take(&w->dq);
-        if (x != r) { /* a thief took the last entry */
-            if (x) deque_push(&w->dq, x);
-            break;
+    while ((r = deque_take(&w->dq))) {
+        task *t = r->kind == RUNNABLE_TASK_START ? container_of(r, task, start_link) : NULL;
+        if (!t || atomic_load_explicit(&t->sched, memory_order_acquire) == T_NEW) {
+            deque_push(&w->dq, r); /* into the slot it just left: cannot fail */
+            return;
         }
         weft_future_release(&t->fut);
     }
