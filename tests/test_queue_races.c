@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "tap.h"
+#include "queue_kinds.h"
 #include "testutil.h"
 #include "weft.h"
 
@@ -83,24 +84,8 @@ static void phase(void)
     alarm(150);
 }
 
-#define I2P(i) ((void *)(intptr_t)(i))
-#define P2I(p) ((intptr_t)(p))
 
-enum { FIFO, LIFO, PRIO, KINDS };
-static const char *kind_name[KINDS] = {"Queue", "LifoQueue", "PriorityQueue"};
 
-static int cmp_int(const void *a, const void *b)
-{
-    intptr_t x = P2I(a), y = P2I(b);
-    return (x > y) - (x < y);
-}
-
-static weft_queue *make_queue(int kind, size_t maxsize)
-{
-    if (kind == FIFO) return weft_queue_new(maxsize);
-    if (kind == LIFO) return weft_lifo_queue_new(maxsize);
-    return weft_priority_queue_new(maxsize, cmp_int);
-}
 
 static void *nop(void *arg)
 {

@@ -18,30 +18,15 @@
 #include <stdlib.h>
 
 #include "tap.h"
+#include "queue_kinds.h"
 #include "testutil.h"
 #include "weft.h"
 
-#define I2P(i) ((void *)(intptr_t)(i))
-#define P2I(p) ((intptr_t)(p))
 
-enum { FIFO, LIFO, PRIO, KINDS };
-static const char *kind_name[KINDS] = {"Queue", "LifoQueue", "PriorityQueue"};
 
 static int here;  /* the worker the scenarios run on */
 static int there; /* another worker (the same one when there is only one) */
 
-static int cmp_int(const void *a, const void *b)
-{
-    intptr_t x = P2I(a), y = P2I(b);
-    return (x > y) - (x < y);
-}
-
-static weft_queue *make_queue(int kind, size_t maxsize)
-{
-    if (kind == FIFO) return weft_queue_new(maxsize);
-    if (kind == LIFO) return weft_lifo_queue_new(maxsize);
-    return weft_priority_queue_new(maxsize, cmp_int);
-}
 
 /* ---- one queue call in its own task ------------------------------------------------------ */
 
