@@ -55,43 +55,48 @@ static inline double now_ns(void)
     return ts.tv_sec * 1e9 + ts.tv_nsec;
 }
 
-static void bench_usage(const char *const *names, size_t n)
+struct sizes; /* each program's own sizes, made by its sizes_for(div) */
+
+struct bench {
+    const char *name;
+    struct outcome (*run)(const struct sizes *sz);
+};
+
+static void bench_usage(const struct bench *benches, size_t n)
 {
     fprintf(stderr, "usage: %s BENCH [--workers N] [--div D]\n  BENCH:", bench_prog);
-    for (size_t i = 0; i < n; i++) fprintf(stderr, " %s", names[i]);
+    for (size_t i = 0; i < n; i++) fprintf(stderr, " %s", benches[i].name);
     fprintf(stderr, "\n");
     exit(2);
 }
 
-static unsigned long bench_positive(const char *s, unsigned long max, const char *const *names,
+static unsigned long bench_positive(const char *s, unsigned long max, const struct bench *benches,
                                     size_t n)
 {
     char *end;
     unsigned long v = strtoul(s, &end, 10);
-    if (!*s || *end || v == 0 || v > max) bench_usage(names, n);
+    if (!*s || *end || v == 0 || v > max) bench_usage(benches, n);
     return v;
 }
 
-/* Parse the command line: the index of BENCH in names[]; --workers into cfg, --div (at most
- * max_div) into *div. Exits with the usage on anything else. */
-static size_t bench_parse(int argc, char **argv, const char *const *names, size_t n,
-                          weft_config *cfg, size_t *div, unsigned long max_div)
+struct bench_run {
+    const struct bench *bench;
+    const struct sizes *sizes;
+    struct outcome outcome;
+    double ns;
+    unsigned workers;
+};
+
+/* The main task: time one benchmark from inside the runtime (start-up and shutdown are not
+ * counted). */
+static void *bench_task(void *arg)
 {
-    size_t which = n;
-    if (argc >= 2)
-        for (size_t i = 0; i < n; i++)
-            if (strcmp(argv[1], names[i]) == 0) which = i;
-    if (which == n) bench_usage(names, n);
-    for (int i = 2; i < argc; i += 2) {
-        if (i + 1 >= argc) bench_usage(names, n);
-        if (strcmp(argv[i], "--workers") == 0)
-            cfg->workers = (unsigned)bench_positive(argv[i + 1], 1000000, names, n);
-        else if (strcmp(argv[i], "--div") == 0)
-            *div = bench_positive(argv[i + 1], max_div, names, n);
-        else
-            bench_usage(names, n);
-    }
-    return which;
+    struct bench_run *r = arg;
+    r->workers = weft_workers();
+    double t0 = now_ns();
+    r->outcome = r->bench->run(r->sizes);
+    r->ns = now_ns() - t0;
+    return NULL;
 }
 
 /* Check the answer and print the result line: the program's exit status. */
@@ -108,6 +113,32 @@ static int bench_report(const char *name, unsigned workers, double ns, struct ou
            "peak_rss_kib=%ld answer=%" PRIu64 "\n",
            name, workers, ns / (double)o.ops, o.ops, ns / 1e6, ru.ru_maxrss, o.answer);
     return 0;
+}
+
+/* A benchmark program's main: `PROG BENCH [--workers N] [--div D]` (div at most max_div). */
+static int bench_main(int argc, char **argv, const struct bench *benches, size_t n,
+                      unsigned long max_div, const struct sizes *(*sizes_for)(size_t div))
+{
+    weft_config cfg;
+    weft_config_default(&cfg);
+    size_t div = 1, which = n;
+    if (argc >= 2)
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(argv[1], benches[i].name) == 0) which = i;
+    if (which == n) bench_usage(benches, n);
+    for (int i = 2; i < argc; i += 2) {
+        if (i + 1 >= argc) bench_usage(benches, n);
+        if (strcmp(argv[i], "--workers") == 0)
+            cfg.workers = (unsigned)bench_positive(argv[i + 1], 1000000, benches, n);
+        else if (strcmp(argv[i], "--div") == 0)
+            div = bench_positive(argv[i + 1], max_div, benches, n);
+        else
+            bench_usage(benches, n);
+    }
+    struct bench_run r = {.bench = &benches[which], .sizes = sizes_for(div)};
+    int err = weft_run(bench_task, &r, &cfg, NULL);
+    if (err) fatal("weft_run", err);
+    return bench_report(r.bench->name, r.workers, r.ns, r.outcome);
 }
 
 #endif

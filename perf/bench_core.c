@@ -254,38 +254,18 @@ static struct outcome bench_fib(const struct sizes *sz)
 
 /* ---- driver ---------------------------------------------------------------------------- */
 
-static const struct bench {
-    const char *name;
-    struct outcome (*run)(const struct sizes *sz);
-} benches[] = {
+static const struct bench benches[] = {
     {"spawn_many", bench_spawn_many}, {"yield_many", bench_yield_many},
     {"ping_pong", bench_ping_pong},   {"chained_spawn", bench_chained_spawn},
     {"skynet", bench_skynet},         {"fib", bench_fib},
 };
 
-struct run {
-    const struct bench *bench;
-    struct sizes sizes;
-    struct outcome outcome;
-    double ns;
-    unsigned workers;
-};
-
-static void *main_task(void *arg)
+static const struct sizes *sizes_for(size_t div)
 {
-    struct run *r = arg;
-    r->workers = weft_workers();
-    double t0 = now_ns();
-    r->outcome = r->bench->run(&r->sizes);
-    r->ns = now_ns() - t0;
-    return NULL;
-}
-
-static struct sizes sizes_for(size_t div)
-{
+    static struct sizes sizes;
     uint64_t leaves = 1000000;
     for (size_t d = div; d >= 10 && leaves > 10; d /= 10) leaves /= 10;
-    return (struct sizes){
+    sizes = (struct sizes){
         .spawn_many = 1000000 / div,
         .yield_tasks = 1000,
         .yield_count = 10000 / div,
@@ -295,20 +275,11 @@ static struct sizes sizes_for(size_t div)
         .skynet_leaves = leaves,
         .fib_n = div > 1 ? 25 : 30,
     };
+    return &sizes;
 }
 
 int main(int argc, char **argv)
 {
     bench_prog = "bench_core";
-    enum { N = sizeof benches / sizeof benches[0] };
-    const char *names[N];
-    for (size_t i = 0; i < N; i++) names[i] = benches[i].name;
-    weft_config cfg;
-    weft_config_default(&cfg);
-    size_t div = 1;
-    struct run r = {.bench = &benches[bench_parse(argc, argv, names, N, &cfg, &div, 1000000)]};
-    r.sizes = sizes_for(div);
-    int err = weft_run(main_task, &r, &cfg, NULL);
-    if (err) fatal("weft_run", err);
-    return bench_report(r.bench->name, r.workers, r.ns, r.outcome);
+    return bench_main(argc, argv, benches, sizeof benches / sizeof benches[0], 1000000, sizes_for);
 }

@@ -220,36 +220,16 @@ static struct outcome bench_queue_throughput(const struct sizes *sz)
 
 /* ---- driver ---------------------------------------------------------------------------- */
 
-static const struct bench {
-    const char *name;
-    struct outcome (*run)(const struct sizes *sz);
-} benches[] = {
+static const struct bench benches[] = {
     {"mutex_contention", bench_mutex_contention},
     {"queue_ping_pong", bench_queue_ping_pong},
     {"queue_throughput", bench_queue_throughput},
 };
 
-struct run {
-    const struct bench *bench;
-    struct sizes sizes;
-    struct outcome outcome;
-    double ns;
-    unsigned workers;
-};
-
-static void *main_task(void *arg)
+static const struct sizes *sizes_for(size_t div)
 {
-    struct run *r = arg;
-    r->workers = weft_workers();
-    double t0 = now_ns();
-    r->outcome = r->bench->run(&r->sizes);
-    r->ns = now_ns() - t0;
-    return NULL;
-}
-
-static struct sizes sizes_for(size_t div)
-{
-    return (struct sizes){
+    static struct sizes sizes;
+    sizes = (struct sizes){
         .mutex_tasks = 1000,
         .mutex_iters = 20000 / div,
         .pp_pairs = 1000,
@@ -259,20 +239,11 @@ static struct sizes sizes_for(size_t div)
         .tp_items = 1000000 / div,
         .tp_capacity = 1024,
     };
+    return &sizes;
 }
 
 int main(int argc, char **argv)
 {
     bench_prog = "bench_sync";
-    enum { N = sizeof benches / sizeof benches[0] };
-    const char *names[N];
-    for (size_t i = 0; i < N; i++) names[i] = benches[i].name;
-    weft_config cfg;
-    weft_config_default(&cfg);
-    size_t div = 1;
-    struct run r = {.bench = &benches[bench_parse(argc, argv, names, N, &cfg, &div, 1000)]};
-    r.sizes = sizes_for(div);
-    int err = weft_run(main_task, &r, &cfg, NULL);
-    if (err) fatal("weft_run", err);
-    return bench_report(r.bench->name, r.workers, r.ns, r.outcome);
+    return bench_main(argc, argv, benches, sizeof benches / sizeof benches[0], 1000, sizes_for);
 }
