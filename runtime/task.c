@@ -277,22 +277,31 @@ static void drop_stale_entries(worker *w)
     }
 }
 
+/* c's start entry was taken out of our queues, with its reference: run c here if nobody
+ * started it yet. */
+static int run_taken_inline(task *self, task *c)
+{
+    int ran = task_claim(c);
+    if (ran) run_claimed_inline(self, c);
+    weft_future_release(&c->fut); /* the entry's reference */
+    return ran;
+}
+
 int task_try_run_inline(task *c)
 {
     task *self = task_current();
     worker *w = worker_current();
     if (!self || !inline_eligible(self, c, w)) return 0;
+    if (w->lifo == &c->start_link) { /* the newest spawn: the slot is ours alone */
+        w->lifo = NULL;
+        return run_taken_inline(self, c);
+    }
     if (deque_peek_bottom(&w->dq) == &c->start_link) {
         /* the common fork-join case: c is the newest entry of our own deque */
         void *x = deque_take(&w->dq);
-        if (x != &c->start_link) {
-            if (x) deque_push(&w->dq, x);
-            return 0;
-        }
-        int ran = task_claim(c);
-        if (ran) run_claimed_inline(self, c);
-        weft_future_release(&c->fut); /* the entry's reference */
-        return ran;
+        if (x == &c->start_link) return run_taken_inline(self, c);
+        if (x) deque_push(&w->dq, x);
+        return 0;
     }
     if (!task_claim(c)) return 0;
     run_claimed_inline(self, c); /* its entry stays queued; the popper drops it */

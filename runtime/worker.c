@@ -71,6 +71,19 @@ static void push_local(worker *w, runnable *r)
     note_depth(w);
 }
 
+/* The newest spawned or woken task takes the LIFO slot (Tokio's rule). The slot cannot be
+ * stolen, so only a displaced occupant, which goes to the back of the stealable deque, is
+ * work worth waking a peer for: a task that spawns or wakes one successor and ends hands
+ * it over on its own core without a wake-up. */
+static void put_lifo(worker *w, runnable *r)
+{
+    if (w->lifo) {
+        push_local(w, w->lifo);
+        idle_notify(&w->rt->idle);
+    }
+    w->lifo = r;
+}
+
 /* Work for a worker other than the caller's own (or from outside the runtime). */
 static void post_remote(weft_rt *rt, int target, runnable *r)
 {
@@ -92,8 +105,7 @@ void sched_spawn(task *t)
     } else if (t->home >= 0) { /* it must start here: keep it out of thieves' reach */
         runnable_list_push(&w->local, &t->start_link);
     } else {
-        push_local(w, &t->start_link);
-        idle_notify(&w->rt->idle);
+        put_lifo(w, &t->start_link);
     }
 }
 
@@ -105,13 +117,7 @@ void sched_ready(task *t)
     } else if (t->pinned) {
         runnable_list_push(&w->local, &t->link);
     } else {
-        /* The LIFO slot cannot be stolen, so only a displaced occupant, which goes to the
-         * back of the stealable deque, is work worth waking a peer for (Tokio's rule). */
-        if (w->lifo) {
-            push_local(w, &w->lifo->link);
-            idle_notify(&w->rt->idle);
-        }
-        w->lifo = t;
+        put_lifo(w, &t->link);
     }
 }
 
@@ -216,14 +222,13 @@ static runnable *pop_shared(worker *w)
 static runnable *next_local(worker *w)
 {
     runnable *r;
-    if (w->lifo) {
-        task *t = w->lifo;
+    if ((r = w->lifo)) {
         w->lifo = NULL;
         if (w->lifo_runs < LIFO_MAX_RUNS) {
             w->lifo_runs++;
-            return &t->link;
+            return r;
         }
-        push_local(w, &t->link);
+        push_local(w, r);
     }
     w->lifo_runs = 0;
     if ((r = runnable_list_pop(&w->local))) return r;

@@ -1,8 +1,8 @@
 /*
  * worker: one per-core event loop. Each worker thread owns a Chase-Lev deque (spawned and
  * yielded tasks; the owner runs them oldest first and thieves take the oldest half), a
- * LIFO slot for the task it woke last, a FIFO of pinned tasks and call_soon callbacks, a
- * timer heap, an inbox other threads post to, and an epoll instance it parks in.
+ * LIFO slot for the task it spawned or woke last, a FIFO of pinned tasks and call_soon
+ * callbacks, a timer heap, an inbox other threads post to, and an epoll instance it parks in.
  *
  * Owner-only fields are marked so; the deque, inbox, timers and stats may be touched by
  * other threads as their own headers say. Worker-local state is reached only through
@@ -47,7 +47,7 @@ typedef struct worker {
     struct weft_rt *rt;
     coro sched_ctx;            /* the worker thread's own stack */
     task *current;             /* the running task (innermost inline child) */
-    task *lifo;                /* LIFO slot: the task this worker woke last */
+    runnable *lifo;            /* LIFO slot: the task this worker spawned or woke last */
     unsigned lifo_runs;        /* consecutive LIFO-slot runs (capped at 3) */
     uint32_t tick;
     int switch_reason;         /* why the current task switched back to the scheduler */
@@ -73,8 +73,8 @@ typedef struct worker {
 worker *worker_current(void);
 void worker_set_current(worker *w);
 
-/* Place a task that became ready. From a worker of t's runtime it goes to that worker
- * (LIFO slot for wake-ups, deque bottom for spawns); otherwise to t's home inbox or the
+/* Place a task that became ready. From a worker of t's runtime it goes to that worker's
+ * LIFO slot (the slot's previous occupant to the deque's bottom); otherwise to t's home inbox or the
  * runtime's inject queue; an idle worker is woken if needed. */
 void sched_spawn(task *t);
 void sched_ready(task *t);
