@@ -69,6 +69,8 @@ typedef struct task {
 
 #define REG_NONE UINT16_MAX
 
+struct worker;
+
 static inline task *task_of(weft_future *f)
 {
     return (task *)f;
@@ -91,10 +93,10 @@ int task_cancel(task *t);
 void task_shutdown_cancel(task *t);
 /* Run t's body on the current stack if nobody started it yet; 1 if it ran here. */
 int task_try_run_inline(task *t);
-/* Make a queue entry of t (its start entry, or a resume entry) the current worker's
- * running task, ready to be switched to: 1, or 0 if there is nothing to run (the entry was
+/* Make a queue entry of t (its start entry, or a resume entry) the running task of w, the
+ * current worker, ready to be switched to: 1, or 0 if there is nothing to run (the entry was
  * stale, or the task was cancelled before it started and has been settled). */
-int task_prepare(task *t, int start);
+int task_prepare(struct worker *w, task *t, int start);
 void task_free(task *t);
 
 #endif

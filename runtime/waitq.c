@@ -5,7 +5,9 @@
  * its run state: ending the wait and making the task runnable is one CAS (task_end_wait),
  * after which the ender never touches the task again, so no reference is needed to keep
  * the task alive across a wake-up. A task has one wait at a time: waiter_init starts it
- * (W_NONE -> W_WAITING), waiter_park or waiter_abandon ends it (back to W_NONE).
+ * (-> W_WAITING) and it ends by one move out of W_WAITING (to how it ended, which stays
+ * until the next wait begins, since only W_WAITING means anything to others), or by
+ * waiter_abandon (back to W_NONE).
  * A plain thread's wait state is the waiter's own `state`, and the waiter holds a reference
  * on the thread's parker, dropped by whoever ends the wait.
  *
@@ -195,8 +197,7 @@ static int park_task(waiter *w, int cancellable)
         task_suspend();
     }
     t->waiting_on = NULL;
-    unsigned end = task_wait_state(t);
-    task_set_wait(t, W_NONE);
+    unsigned end = task_wait_state(t); /* stays until the next wait begins: nobody looks */
     return end == W_TIMEDOUT ? -ETIMEDOUT : end == W_CANCELLED ? -ECANCELED : 0;
 }
 

@@ -197,7 +197,7 @@ static void run_runnable(worker *w, runnable *r)
         return;
     }
     task *t = task_of_entry(r);
-    if (!task_prepare(t, r->kind == RUNNABLE_TASK_START)) return;
+    if (!task_prepare(w, t, r->kind == RUNNABLE_TASK_START)) return;
     coro_switch(&w->sched_ctx, &t->stack_owner->stk->ctx);
     worker_after_switch(w);
     w->current = NULL;
@@ -245,7 +245,7 @@ task *worker_next_direct(worker *w)
         if (!r) return NULL;
         w->tick++;
         task *t = task_of_entry(r);
-        if (task_prepare(t, r->kind == RUNNABLE_TASK_START)) return t;
+        if (task_prepare(w, t, r->kind == RUNNABLE_TASK_START)) return t;
     }
 }
 
