@@ -254,9 +254,8 @@ static void canary_arm(stack *s)
     for (int i = 0; i < CANARY_WORDS; i++) words[i] = canary_value(&words[i]);
 }
 
-int stack_check(const stack *s)
+int stack_check_canary(const stack *s)
 {
-    if (likely(s->guard != STACK_GUARD_CANARY)) return 0;
     const uintptr_t *words = canary_words(s);
     for (int i = 0; i < CANARY_WORDS; i++)
         if (words[i] != canary_value(&words[i])) return -EFAULT;

@@ -54,7 +54,11 @@ void stack_cache_flush(stack_cache *c); /* give every cached stack back to the p
  * of memory or address space. */
 stack *stack_take(stack_cache *c, size_t size);
 void stack_give(stack_cache *c, stack *s);
-int stack_check(const stack *s);                 /* 0, or -EFAULT if the floor canary is gone */
+int stack_check_canary(const stack *s);
+static inline int stack_check(const stack *s)   /* 0, or -EFAULT if the floor canary is gone */
+{
+    return s->guard == STACK_GUARD_CANARY ? stack_check_canary(s) : 0;
+}
 size_t stack_default_size(void);                 /* 256 KiB */
 /* Print the overflow message for s and abort(): for a caller whose stack_check() failed. */
 void stack_overflow_abort(const stack *s) __attribute__((noreturn));

@@ -165,10 +165,10 @@ int task_prepare(worker *w, task *t, int start)
             weft_future_release(&t->fut);
             return 0;
         }
+        t->stk->label = t->name; /* inline children relabel it while they run */
     } else {
         resume_scheduled(t);
     }
-    t->stack_owner->stk->label = t->name;
     w->current = t;
     stat_add(&w->stats.tasks_run, 1);
     idle_watch_timers(&w->rt->idle, timer_next(&w->timers));

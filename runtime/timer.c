@@ -88,14 +88,6 @@ void timer_heap_destroy(timer_heap *h)
     h->nodes = NULL;
 }
 
-void timer_node_init(timer_node *n, void (*fire)(timer_node *))
-{
-    n->fire = fire;
-    n->heap = NULL;
-    n->index = 0;
-    atomic_init(&n->state, TIMER_IDLE);
-}
-
 int timer_arm(timer_heap *h, timer_node *n, uint64_t deadline)
 {
     spin_lock(&h->lock);

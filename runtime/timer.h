@@ -39,7 +39,13 @@ typedef struct timer_heap {
 
 int timer_heap_init(timer_heap *h);
 void timer_heap_destroy(timer_heap *h);
-void timer_node_init(timer_node *n, void (*fire)(timer_node *));
+static inline void timer_node_init(timer_node *n, void (*fire)(timer_node *))
+{
+    n->fire = fire;
+    n->heap = NULL;
+    n->index = 0;
+    atomic_init(&n->state, TIMER_IDLE);
+}
 int timer_arm(timer_heap *h, timer_node *n, uint64_t deadline); /* 0 or -ENOMEM */
 int timer_cancel(timer_node *n); /* 1 if it was armed and now will never fire, else 0 */
 /* Fires due timers in (deadline, seq) order and returns how many; 0 at once if another
