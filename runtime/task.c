@@ -8,8 +8,9 @@
  * if the task was already started inline by an awaiter, it drops it at once.
  *
  * errno belongs to the task: it is saved before every switch out and restored after the
- * switch back, through non-inlined helpers, because glibc's __errno_location() is
- * declared const and compilers reuse its result across calls.
+ * switch back, through the errno address each worker records on its own thread (glibc's
+ * __errno_location() is declared const, so a compiler would reuse the address of the
+ * thread the task left).
  */
 #include "task.h"
 
@@ -23,18 +24,6 @@
 #include "rt.h"
 #include "waitq.h"
 #include "worker.h"
-
-static noinline int errno_load(void)
-{
-    __asm__ __volatile__("" ::: "memory");
-    return errno;
-}
-
-static noinline void errno_store(int e)
-{
-    __asm__ __volatile__("" ::: "memory");
-    errno = e;
-}
 
 task *task_current(void)
 {
@@ -185,10 +174,11 @@ void worker_switch_out(worker *w, task *t, int reason)
     task *next = worker_next_direct(w);
     coro *to = next ? &next->stack_owner->stk->ctx : &w->sched_ctx;
     if (reason == SWITCH_EXIT) coro_exit_to(&t->stk->ctx, to);
-    int saved_errno = errno_load();
+    int saved_errno = *w->errno_at;
     coro_switch(&t->stack_owner->stk->ctx, to);
-    worker_after_switch(worker_current());
-    errno_store(saved_errno);
+    w = worker_current(); /* maybe another thread's */
+    worker_after_switch(w);
+    *w->errno_at = saved_errno;
 }
 
 void task_suspend(void)

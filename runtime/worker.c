@@ -359,6 +359,7 @@ void *worker_main(void *arg)
     if (w->pinned_cpu >= 0) topo_pin_self((unsigned)w->pinned_cpu);
     stack_thread_init();
     coro_init_thread(&w->sched_ctx);
+    w->errno_at = &errno;
     atomic_fetch_add_explicit(&rt->threads_started, 1, memory_order_release);
     for (;;) {
         runnable *r = next_runnable(w);

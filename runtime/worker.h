@@ -59,6 +59,7 @@ typedef struct worker {
     int *victims;              /* peers, nearest in the topology first */
     unsigned cpu;              /* PU the worker is pinned to */
     int pinned_cpu;
+    int *errno_at;             /* this thread's errno (task.c saves and restores it) */
     /* shared */
     deque dq;
     inject inbox;
