@@ -75,6 +75,10 @@ typedef struct weft_spawn_opts {
     int pinned;        /* 1: never stolen from that worker */
 } weft_spawn_opts;
 
+/* A task spawned on a worker goes to that worker's LIFO slot and runs as soon as its
+ * spawner suspends or ends (Tokio's rule: a hand-off stays on its core); the slot's
+ * previous occupant moves to the worker's queue, where idle peers steal from. So a spawner
+ * that computes for long after one spawn delays that child: weft_yield() lets it start. */
 WEFT_API weft_future *weft_spawn(weft_fn fn, void *arg);
 WEFT_API weft_future *weft_spawn_ex(weft_fn fn, void *arg, const weft_spawn_opts *opts);
 WEFT_API weft_future *weft_rt_submit(weft_rt *rt, weft_fn fn, void *arg);

@@ -166,8 +166,12 @@ void worker_after_switch(worker *w)
     }
     case SWITCH_YIELD:
         if (!task_sched_move(t, T_RUNNING, T_SCHEDULED)) task_sched_move(t, T_NOTIFIED, T_SCHEDULED);
-        if (t->pinned) runnable_list_push(&w->local, &t->link);
-        else push_local(w, &t->link);
+        if (t->pinned) {
+            runnable_list_push(&w->local, &t->link);
+        } else { /* stealable: an idle peer may take it while we run the next */
+            push_local(w, &t->link);
+            idle_notify(&w->rt->idle);
+        }
         break;
     case SWITCH_EXIT:
         stack_give(&w->stacks, t->stk);

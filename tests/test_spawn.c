@@ -244,6 +244,32 @@ static void *check_yield(void *arg)
     return NULL;
 }
 
+/* ---- a yielder can be stolen: a spawned child takes the LIFO slot, and the parent that
+ * yields to it waits in the worker's queue, where a parked peer must come for it -------- */
+
+static atomic_int parent_resumed;
+
+static void *spin_until_parent(void *arg)
+{
+    (void)arg; /* never suspends: nap blocks the worker, so only a peer can run the parent */
+    return (void *)(intptr_t)poll_until(atomic_load(&parent_resumed), 5.0, mono, nap,
+                                        0.0005);
+}
+
+static void *check_yield_stolen(void *arg)
+{
+    (void)arg;
+    weft_sleep(0.05); /* time for the other worker to find nothing to do and park */
+    weft_future *child = weft_spawn(spin_until_parent, NULL);
+    weft_yield(); /* the child starts here; we resume only on the other worker */
+    atomic_store(&parent_resumed, 1);
+    void *seen = NULL;
+    weft_await(child, &seen);
+    weft_future_release(child);
+    ok(seen == (void *)1, "a yielding task is stolen by an idle peer while its child runs");
+    return NULL;
+}
+
 /* ---- outside the runtime ---------------------------------------------------------------- */
 
 struct submitter {
@@ -276,6 +302,10 @@ int main(void)
     weft_config one = cfg;
     one.workers = 1;
     cmp_ok(weft_run(check_yield, NULL, &one, NULL), "==", 0, "weft_run(check_yield) on 1 worker");
+    weft_config two = cfg;
+    two.workers = 2;
+    cmp_ok(weft_run(check_yield_stolen, NULL, &two, NULL), "==", 0,
+           "weft_run(check_yield_stolen) on 2 workers");
 
     errno = 0;
     ok(weft_spawn(identity, NULL) == NULL && errno == EPERM,
