@@ -23,15 +23,21 @@ static inline void spin_init(spinlock *l)
     atomic_init(&l->locked, 0);
 }
 
-static inline void spin_lock(spinlock *l)
+static noinline void spin_lock_contended(spinlock *l)
 {
     for (unsigned spins = 0;;) {
-        if (!atomic_exchange_explicit(&l->locked, 1, memory_order_acquire)) return;
         while (atomic_load_explicit(&l->locked, memory_order_relaxed)) {
             if (++spins < 128) cpu_relax();
             else sched_yield();
         }
+        if (!atomic_exchange_explicit(&l->locked, 1, memory_order_acquire)) return;
     }
+}
+
+static inline void spin_lock(spinlock *l)
+{
+    if (unlikely(atomic_exchange_explicit(&l->locked, 1, memory_order_acquire)))
+        spin_lock_contended(l);
 }
 
 static inline int spin_trylock(spinlock *l)

@@ -187,46 +187,16 @@ void task_suspend(void)
     worker_switch_out(w, w->current, SWITCH_SUSPEND);
 }
 
-int task_sched_move(task *t, unsigned from, unsigned to)
-{
-    unsigned s = atomic_load_explicit(&t->sched, memory_order_acquire);
-    while (SCHED_RUN(s) == from)
-        if (atomic_compare_exchange_weak_explicit(&t->sched, &s, SCHED(to, SCHED_WAIT(s)),
-                                                  memory_order_acq_rel, memory_order_acquire))
-            return 1;
-    return 0;
-}
-
-/* The run state a wake-up moves `run` to; `run` itself when there is nothing to do. */
-static unsigned woken(unsigned run)
-{
-    return run == T_IDLE ? T_SCHEDULED : run == T_RUNNING ? T_NOTIFIED : run;
-}
-
 void task_wake(task *t)
 {
     unsigned s = atomic_load_explicit(&t->sched, memory_order_acquire);
     for (;;) {
-        unsigned run = SCHED_RUN(s), next = woken(run);
+        unsigned run = SCHED_RUN(s), next = task_woken(run);
         if (next == run) return; /* NEW, SCHEDULED, NOTIFIED, DONE: it will look again anyway */
         if (atomic_compare_exchange_weak_explicit(&t->sched, &s, SCHED(next, SCHED_WAIT(s)),
                                                   memory_order_acq_rel, memory_order_acquire)) {
             if (next == T_SCHEDULED) sched_ready(t);
             return;
-        }
-    }
-}
-
-int task_end_wait(task *t, unsigned end)
-{
-    unsigned s = atomic_load_explicit(&t->sched, memory_order_acquire);
-    for (;;) {
-        if (SCHED_WAIT(s) != W_WAITING) return 0;
-        unsigned run = SCHED_RUN(s), next = woken(run);
-        if (atomic_compare_exchange_weak_explicit(&t->sched, &s, SCHED(next, end),
-                                                  memory_order_acq_rel, memory_order_acquire)) {
-            if (run == T_IDLE) sched_ready(t); /* queued: it cannot run before we are done */
-            return 1;
         }
     }
 }

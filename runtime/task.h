@@ -18,7 +18,7 @@
  * the awaiter's stack (Cilk/Lace-style); `stack_owner` names whose stack a task runs on.
  *
  * The runtime holds one reference on a task from spawn until it is done. A wake-up needs
- * none: ending a wait and scheduling the task is one CAS on `sched` (task_end_wait).
+ * none: ending a wait and scheduling the task is one CAS on `sched` (waitq.c's end_wait).
  */
 #ifndef WEFT_TASK_H
 #define WEFT_TASK_H
@@ -79,12 +79,21 @@ static inline task *task_of(weft_future *f)
 task *task_current(void); /* the running task, NULL outside tasks */
 /* Make t runnable if it is suspended (or note the wake-up if it is running). */
 void task_wake(task *t);
-/* End t's current wait with `end` (W_SIGNALED, W_TIMEDOUT) and make t runnable, in one
- * CAS: 1 if this call ended it, 0 if it had already ended. After a 1, t may run and finish
- * at any moment: the caller must not touch t, or anything t owns, again. */
-int task_end_wait(task *t, unsigned end);
 /* Move the run part of t->sched from `from` to `to`, keeping the wait part. */
-int task_sched_move(task *t, unsigned from, unsigned to);
+static inline int task_sched_move(task *t, unsigned from, unsigned to)
+{
+    unsigned s = atomic_load_explicit(&t->sched, memory_order_acquire);
+    while (SCHED_RUN(s) == from)
+        if (atomic_compare_exchange_weak_explicit(&t->sched, &s, SCHED(to, SCHED_WAIT(s)),
+                                                  memory_order_acq_rel, memory_order_acquire))
+            return 1;
+    return 0;
+}
+/* The run state a wake-up moves `run` to; `run` itself when there is nothing to do. */
+static inline unsigned task_woken(unsigned run)
+{
+    return run == T_IDLE ? T_SCHEDULED : run == T_RUNNING ? T_NOTIFIED : run;
+}
 /* Suspend the current task until task_wake(); returns on whichever worker resumes it. */
 void task_suspend(void);
 /* Request cancellation; 1 if requested, 0 if t is done. */

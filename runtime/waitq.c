@@ -2,7 +2,7 @@
  * waitq.c: the one waiting mechanism (see waitq.h for the protocol).
  *
  * A task's wait state lives in the task's scheduling word (task.h: SCHED_WAIT), next to
- * its run state: ending the wait and making the task runnable is one CAS (task_end_wait),
+ * its run state: ending the wait and making the task runnable is one CAS (end_wait),
  * after which the ender never touches the task again, so no reference is needed to keep
  * the task alive across a wake-up. A task has one wait at a time: waiter_init starts it
  * (-> W_WAITING) and it ends by one move out of W_WAITING (to how it ended, which stays
@@ -70,41 +70,21 @@ void waiter_abandon(waiter *w)
     else parker_release(w->parker);
 }
 
-void waitlist_append(waitlist *l, waiter *w)
+/* End t's wait with `end` (W_SIGNALED, W_TIMEDOUT) and make t runnable, in one CAS: 1 if
+ * this call ended it, 0 if it had already ended. After a 1, t may run and finish at any
+ * moment: the caller must not touch t, or anything t owns, again. */
+static int end_wait(task *t, unsigned end)
 {
-    w->next = NULL;
-    w->prev = l->tail;
-    if (l->tail) l->tail->next = w;
-    else l->head = w;
-    l->tail = w;
-    l->len++;
-}
-
-void waitlist_prepend(waitlist *l, waiter *w)
-{
-    w->prev = NULL;
-    w->next = l->head;
-    if (l->head) l->head->prev = w;
-    else l->tail = w;
-    l->head = w;
-    l->len++;
-}
-
-void waitlist_remove(waitlist *l, waiter *w)
-{
-    if (w->prev) w->prev->next = w->next;
-    else l->head = w->next;
-    if (w->next) w->next->prev = w->prev;
-    else l->tail = w->prev;
-    w->next = w->prev = NULL;
-    l->len--;
-}
-
-waiter *waitlist_pop(waitlist *l)
-{
-    waiter *w = l->head;
-    if (w) waitlist_remove(l, w);
-    return w;
+    unsigned s = atomic_load_explicit(&t->sched, memory_order_acquire);
+    for (;;) {
+        if (SCHED_WAIT(s) != W_WAITING) return 0;
+        unsigned run = SCHED_RUN(s), next = task_woken(run);
+        if (atomic_compare_exchange_weak_explicit(&t->sched, &s, SCHED(next, end),
+                                                  memory_order_acq_rel, memory_order_acquire)) {
+            if (run == T_IDLE) sched_ready(t); /* queued: it cannot run before we are done */
+            return 1;
+        }
+    }
 }
 
 /* Move a thread's waiter from WAITING to `end`; the winner owns its parker reference. */
@@ -125,7 +105,7 @@ int waiter_signal(waiter *w, int result, void *value)
 {
     w->result = result;
     w->value = value;
-    if (w->task) return task_end_wait(w->task, W_SIGNALED); /* w may be gone after a 1 */
+    if (w->task) return end_wait(w->task, W_SIGNALED); /* w may be gone after a 1 */
     parker *p = w->parker;
     if (!thread_end(w, WAITER_SIGNALED)) return 0;
     thread_wake(p);
@@ -157,7 +137,7 @@ static void deadline_fire(timer_node *node)
     waiter *w = container_of(node, waiter, deadline);
     if (w->lock) spin_lock(w->lock);
     /* the waiter outlives this callback: it disarms the timer before it returns */
-    if (task_end_wait(w->task, W_TIMEDOUT) && w->list) waitlist_remove(w->list, w);
+    if (end_wait(w->task, W_TIMEDOUT) && w->list) waitlist_remove(w->list, w);
     if (w->lock) spin_unlock(w->lock);
 }
 

@@ -84,10 +84,42 @@ int waiter_init(waiter *w, spinlock *lock, waitlist *list, const char *what);
 void waiter_abandon(waiter *w);
 
 /* List operations; the caller holds the list's lock. */
-void waitlist_append(waitlist *l, waiter *w);
-void waitlist_prepend(waitlist *l, waiter *w);
-waiter *waitlist_pop(waitlist *l);
-void waitlist_remove(waitlist *l, waiter *w);
+static inline void waitlist_append(waitlist *l, waiter *w)
+{
+    w->next = NULL;
+    w->prev = l->tail;
+    if (l->tail) l->tail->next = w;
+    else l->head = w;
+    l->tail = w;
+    l->len++;
+}
+
+static inline void waitlist_prepend(waitlist *l, waiter *w)
+{
+    w->prev = NULL;
+    w->next = l->head;
+    if (l->head) l->head->prev = w;
+    else l->tail = w;
+    l->head = w;
+    l->len++;
+}
+
+static inline void waitlist_remove(waitlist *l, waiter *w)
+{
+    if (w->prev) w->prev->next = w->next;
+    else l->head = w->next;
+    if (w->next) w->next->prev = w->prev;
+    else l->tail = w->prev;
+    w->next = w->prev = NULL;
+    l->len--;
+}
+
+static inline waiter *waitlist_pop(waitlist *l)
+{
+    waiter *w = l->head;
+    if (w) waitlist_remove(l, w);
+    return w;
+}
 
 /* Grant w (already unlinked, lock held by the caller). 1 if granted; 0 if w had already
  * ended (cancelled or timed out), in which case the caller passes the grant on. */
