@@ -60,7 +60,6 @@ int waiter_init(waiter *w, spinlock *lock, waitlist *list, const char *what)
     w->value = NULL;
     w->what = what;
     atomic_init(&w->state, WAITER_WAITING);
-    timer_node_init(&w->deadline, NULL);
     return 0;
 }
 
@@ -199,7 +198,7 @@ int waiter_park(waiter *w, uint64_t deadline, int cancellable)
     if (!w->task) return park_thread(w, deadline);
     if (deadline != UINT64_MAX) {
         worker *wk = worker_current();
-        w->deadline.fire = deadline_fire;
+        timer_node_init(&w->deadline, deadline_fire);
         if (timer_arm(&wk->timers, &w->deadline, deadline)) deadline_fire(&w->deadline);
     }
     int r = park_task(w, cancellable);
