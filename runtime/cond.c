@@ -71,7 +71,6 @@ weft_cond *weft_cond_new(weft_lock *lock)
     atomic_init(&c->inside, 0);
     spin_init(&c->spin);
     c->waiters.head = c->waiters.tail = NULL;
-    c->waiters.len = 0;
     return c;
 }
 

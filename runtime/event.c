@@ -44,7 +44,6 @@ weft_event *weft_event_new(void)
     e->magic = EVENT_MAGIC;
     spin_init(&e->spin);
     e->waiters.head = e->waiters.tail = NULL;
-    e->waiters.len = 0;
     return e;
 }
 
@@ -52,7 +51,7 @@ void weft_event_free(weft_event *e)
 {
     if (!event_valid(e)) return;
     spin_lock(&e->spin);
-    size_t waiting = e->waiters.len;
+    size_t waiting = waitlist_count(&e->waiters);
     spin_unlock(&e->spin);
     if (waiting) {
         diag_log("weft_event_free: %zu waiter(s) still queued; the event is left allocated",

@@ -30,8 +30,7 @@ void future_init(weft_future *f, int is_task, weft_rt *rt)
     f->error = 0;
     f->result = NULL;
     f->waiters.head = f->waiters.tail = NULL;
-    f->waiters.len = 0;
-    f->callbacks.head = f->callbacks.tail = NULL;
+    f->callbacks = NULL;
     f->hooks = NULL;
     f->rt = rt;
 }
@@ -39,11 +38,17 @@ void future_init(weft_future *f, int is_task, weft_rt *rt)
 /* All of a future's callbacks run on one worker, chosen by the future's address, through
  * that worker's FIFO queues: so they run one after another, in the order they were added,
  * whichever threads added them and completed the future. */
-static void schedule_callbacks(weft_future *f, runnable_list *cbs)
+static void schedule_callbacks(weft_future *f, runnable *newest_first)
 {
     int target = (int)(((uintptr_t)f >> 6) % f->rt->nworkers);
-    runnable *r;
-    while ((r = runnable_list_pop(cbs))) {
+    runnable *r = NULL, *next;
+    for (; newest_first; newest_first = next) { /* reverse: oldest first */
+        next = newest_first->next;
+        newest_first->next = r;
+        r = newest_first;
+    }
+    for (; r; r = next) {
+        next = r->next; /* queueing r reuses its link */
         weft_future_retain(f); /* dropped after the callback ran */
         sched_call_threadsafe(f->rt, target, (callback_item *)r);
     }
@@ -66,12 +71,12 @@ int future_complete(weft_future *f, int error, void *result)
         h->fire(h, f);
     }
     f->hooks = NULL;
-    runnable_list cbs = f->callbacks;
-    f->callbacks.head = f->callbacks.tail = NULL;
-    if (cbs.head) weft_future_retain(f); /* for the scheduling below */
+    runnable *cbs = f->callbacks;
+    f->callbacks = NULL;
+    if (cbs) weft_future_retain(f); /* for the scheduling below */
     spin_unlock(&f->lock); /* an awaiter may free f from here on (see weft_future_release) */
-    if (cbs.head) {
-        schedule_callbacks(f, &cbs);
+    if (cbs) {
+        schedule_callbacks(f, cbs);
         weft_future_release(f);
     }
     return 0;
@@ -170,14 +175,14 @@ int weft_future_add_done_callback(weft_future *f, void (*cb)(weft_future *, void
         return -EPERM; /* no runtime to run it on */
     }
     if (!future_is_done(f)) {
-        runnable_list_push(&f->callbacks, &item->link);
+        item->link.next = f->callbacks;
+        f->callbacks = &item->link;
         spin_unlock(&f->lock);
         return 0;
     }
     spin_unlock(&f->lock);
-    runnable_list one = {NULL, NULL};
-    runnable_list_push(&one, &item->link);
-    schedule_callbacks(f, &one);
+    item->link.next = NULL;
+    schedule_callbacks(f, &item->link);
     return 0;
 }
 
@@ -215,8 +220,10 @@ void weft_future_release(weft_future *f)
      * its critical section after an awaiter saw the future done: let it leave first. */
     spin_lock(&f->lock);
     spin_unlock(&f->lock);
-    runnable *r;
-    while ((r = runnable_list_pop(&f->callbacks))) mem_free(r, sizeof(callback_item));
+    for (runnable *r = f->callbacks, *next; r; r = next) {
+        next = r->next;
+        mem_free(r, sizeof(callback_item));
+    }
     f->magic = FUTURE_FREED;
     if (f->is_task) task_free(task_of(f));
     else mem_free(f, sizeof *f);

@@ -44,7 +44,7 @@ struct weft_future {
     int error;
     void *result;
     waitlist waiters;
-    runnable_list callbacks; /* callback_items, run in order once done */
+    runnable *callbacks;     /* callback_items, newest first; run oldest first once done */
     future_hook *hooks;      /* run (and dropped) by completion */
     struct weft_rt *rt;      /* where done-callbacks run when completed off-runtime */
 };

@@ -93,7 +93,6 @@ weft_lock *weft_lock_new(void)
     l->magic = LOCK_MAGIC;
     spin_init(&l->spin);
     l->waiters.head = l->waiters.tail = NULL;
-    l->waiters.len = 0;
     return l;
 }
 
@@ -101,7 +100,7 @@ void weft_lock_free(weft_lock *l)
 {
     if (!lock_valid(l)) return;
     spin_lock(&l->spin);
-    size_t waiting = l->waiters.len;
+    size_t waiting = waitlist_count(&l->waiters);
     spin_unlock(&l->spin);
     if (waiting) {
         diag_log("weft_lock_free: %zu waiter(s) still queued; the lock is left allocated", waiting);
@@ -135,7 +134,7 @@ int weft_lock_release(weft_lock *l)
     waiter *w;
     int granted = 0;
     while (!granted && (w = waitlist_pop(&l->waiters))) granted = waiter_signal(w, 0, NULL);
-    int next = !granted ? 0 : l->waiters.len ? LOCK_HELD | LOCK_QUEUED : LOCK_HELD;
+    int next = !granted ? 0 : l->waiters.head ? LOCK_HELD | LOCK_QUEUED : LOCK_HELD;
     atomic_store_explicit(&l->state, next, memory_order_release);
     spin_unlock(&l->spin);
     return 0;

@@ -46,7 +46,7 @@ static int sem_valid(const weft_sem *s)
 /* With `spin` held. */
 static int sem_busy(const weft_sem *s)
 {
-    return s->value == 0 || s->waiters.len > 0 || s->pending > 0;
+    return s->value == 0 || s->waiters.head || s->pending > 0;
 }
 
 /* With `spin` held: grant free permits to queued waiters, first come first served. */
@@ -78,7 +78,6 @@ static weft_sem *sem_new(int value, int bound)
     s->magic = SEM_MAGIC;
     spin_init(&s->spin);
     s->waiters.head = s->waiters.tail = NULL;
-    s->waiters.len = 0;
     return s;
 }
 
@@ -96,7 +95,7 @@ void weft_sem_free(weft_sem *s)
 {
     if (!sem_valid(s)) return;
     spin_lock(&s->spin);
-    size_t waiting = s->waiters.len + (size_t)s->pending;
+    size_t waiting = waitlist_count(&s->waiters) + (size_t)s->pending;
     spin_unlock(&s->spin);
     if (waiting) {
         diag_log("weft_sem_free: %zu waiter(s) still queued; the semaphore is left allocated",

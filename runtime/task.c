@@ -49,7 +49,6 @@ static task *task_new(weft_rt *rt, weft_fn fn, void *arg, const weft_spawn_opts 
     t->name = NULL;
     t->home = -1;
     t->pinned = 0;
-    t->failed = 0;
     t->fail_err = 0;
     t->stack_size = 0;
     atomic_init(&t->cancel_requests, 0);
@@ -57,7 +56,6 @@ static task *task_new(weft_rt *rt, weft_fn fn, void *arg, const weft_spawn_opts 
     atomic_init(&t->shutdown_cancelled, 0);
     atomic_init(&t->awaiting, NULL);
     atomic_init(&t->awaiting_released, 0);
-    t->waiting_on = NULL;
     t->reg_shard = REG_NONE;
     t->reg_next = t->reg_prev = NULL;
     if (o) {
@@ -82,7 +80,7 @@ void task_free(task *t)
 static void task_finish(task *t, void *result, int never_ran)
 {
     int err = 0;
-    if (never_ran || t->failed) err = never_ran ? -ECANCELED : t->fail_err;
+    if (never_ran || t->fail_err) err = never_ran ? -ECANCELED : t->fail_err;
     else if (atomic_load_explicit(&t->must_cancel, memory_order_acquire))
         err = -ECANCELED; /* cancelled right before it returned (asyncio's rule) */
     if (t->reg_shard != REG_NONE) registry_remove(t);
@@ -148,7 +146,6 @@ int task_prepare(worker *w, task *t, int start)
                      t->name ? t->name : "(unnamed)");
             if (t->stk) stack_give(&w->stacks, t->stk);
             t->stk = NULL;
-            t->failed = 1;
             t->fail_err = -ENOMEM;
             task_finish(t, NULL, 0);
             weft_future_release(&t->fut);
@@ -396,10 +393,7 @@ weft_future *weft_rt_submit(weft_rt *rt, weft_fn fn, void *arg)
 void *weft_fail(int err)
 {
     task *t = task_current();
-    if (t && err < 0) {
-        t->failed = 1;
-        t->fail_err = err;
-    }
+    if (t && err < 0) t->fail_err = err;
     return NULL;
 }
 

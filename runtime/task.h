@@ -48,20 +48,23 @@ typedef struct task {
     runnable link;        /* the current wake-up's queue entry */
     stack *stk;           /* its own stack, with its context, from its start to its end */
     struct task *stack_owner;
-    weft_fn fn;
-    void *arg;
+    union {
+        struct { /* until the body starts */
+            weft_fn fn;
+            void *arg;
+        };
+        const char *waiting_on; /* then: what it waits on, for task dumps (waitq.c) */
+    };
     char *name;
     _Atomic(weft_future *) awaiting; /* the future this task awaits (cancellation follows it) */
-    const char *waiting_on;          /* for task dumps */
     struct task *reg_next, *reg_prev; /* suspended-task registry, see registry.c */
     uint32_t stack_size;              /* 0: the runtime's default */
     atomic_uint sched;
     atomic_int cancel_requests;       /* Task.cancelling() */
-    int fail_err;
+    int fail_err;                     /* weft_fail()'s error, 0 if it was not called */
     int16_t home;                     /* worker to start on, -1: anywhere */
     uint16_t reg_shard;               /* registry shard, REG_NONE when not registered */
     uint8_t pinned;                   /* never leaves `home` */
-    uint8_t failed;                   /* weft_fail() was called */
     atomic_bool must_cancel;          /* a request not yet delivered to a wait */
     atomic_bool shutdown_cancelled;   /* shutdown's one cancellation was requested */
     atomic_bool awaiting_released;    /* a canceller that took `awaiting` is done with it */

@@ -75,7 +75,6 @@ typedef struct waiter {
 
 typedef struct waitlist {
     waiter *head, *tail;
-    size_t len;
 } waitlist;
 
 /* Bind w to the caller (task or thread). 0, or -EPERM on a worker outside a task. */
@@ -91,7 +90,6 @@ static inline void waitlist_append(waitlist *l, waiter *w)
     if (l->tail) l->tail->next = w;
     else l->head = w;
     l->tail = w;
-    l->len++;
 }
 
 static inline void waitlist_prepend(waitlist *l, waiter *w)
@@ -101,7 +99,6 @@ static inline void waitlist_prepend(waitlist *l, waiter *w)
     if (l->head) l->head->prev = w;
     else l->tail = w;
     l->head = w;
-    l->len++;
 }
 
 static inline void waitlist_remove(waitlist *l, waiter *w)
@@ -111,7 +108,6 @@ static inline void waitlist_remove(waitlist *l, waiter *w)
     if (w->next) w->next->prev = w->prev;
     else l->tail = w->prev;
     w->next = w->prev = NULL;
-    l->len--;
 }
 
 static inline waiter *waitlist_pop(waitlist *l)
@@ -119,6 +115,13 @@ static inline waiter *waitlist_pop(waitlist *l)
     waiter *w = l->head;
     if (w) waitlist_remove(l, w);
     return w;
+}
+
+static inline size_t waitlist_count(const waitlist *l) /* for messages: walks the list */
+{
+    size_t n = 0;
+    for (const waiter *w = l->head; w; w = w->next) n++;
+    return n;
 }
 
 /* Grant w (already unlinked, lock held by the caller). 1 if granted; 0 if w had already

@@ -69,7 +69,6 @@ int waitset_init(waitset *s, weft_future *const *fs, size_t n, int until, uint64
 {
     spin_init(&s->lock);
     s->waiters.head = s->waiters.tail = NULL;
-    s->waiters.len = 0;
     s->until = until;
     s->n = n;
     s->ndone = 0;
