@@ -1,16 +1,11 @@
 /*
- * task.c: spawning, running, suspending, cancelling and awaiting tasks (see task.h for
- * the scheduling states and the reference rules).
+ * task.c: spawning, starting, cancelling and awaiting tasks (see task.h for the scheduling
+ * states and the reference rules; the switch in and out of a task is worker.c's).
  *
  * References: spawn makes two, the caller's handle and the queue entry's. Whoever
  * removes the entry from a queue owns that reference: if it starts the task it keeps the
  * reference until the task is done (the worker drops it after the last switch out);
  * if the task was already started inline by an awaiter, it drops it at once.
- *
- * errno belongs to the task: it is saved before every switch out and restored after the
- * switch back, through the errno address each worker records on its own thread (glibc's
- * __errno_location() is declared const, so a compiler would reuse the address of the
- * thread the task left).
  */
 #include "task.h"
 
@@ -117,71 +112,31 @@ static int must_not_start(task *t)
            atomic_load_explicit(&t->fut.rt->closing, memory_order_acquire);
 }
 
-/* SCHEDULED -> RUNNING for a task taken from a queue. Others change a SCHEDULED task's
- * word only to end a wait that is still W_WAITING (a cancellation woke it mid-wait):
- * otherwise a plain store does, and saves a locked instruction per switch. */
-static void resume_scheduled(task *t)
+int task_start(worker *w, task *t)
 {
-    unsigned s = atomic_load_explicit(&t->sched, memory_order_acquire);
-    if (SCHED_WAIT(s) == W_WAITING) task_sched_move(t, T_SCHEDULED, T_RUNNING);
-    else atomic_store_explicit(&t->sched, SCHED(T_RUNNING, SCHED_WAIT(s)), memory_order_relaxed);
-}
-
-int task_prepare(worker *w, task *t, int start)
-{
-    if (start) {
-        if (!task_claim(t)) { /* started inline by an awaiter, or cancelled */
-            weft_future_release(&t->fut);
-            return 0;
-        }
-        if (must_not_start(t)) {
-            task_finish(t, NULL, 1);
-            weft_future_release(&t->fut);
-            return 0;
-        }
-        size_t size = t->stack_size ? t->stack_size : t->fut.rt->stack_size;
-        t->stk = stack_take(&w->stacks, size);
-        if (!t->stk || coro_init(&t->stk->ctx, t->stk->lo, t->stk->size, task_entry, t)) {
-            diag_log("cannot get a %zu-byte stack for task '%s'", size,
-                     t->name ? t->name : "(unnamed)");
-            if (t->stk) stack_give(&w->stacks, t->stk);
-            t->stk = NULL;
-            t->fail_err = -ENOMEM;
-            task_finish(t, NULL, 0);
-            weft_future_release(&t->fut);
-            return 0;
-        }
-        t->stk->label = t->name; /* inline children relabel it while they run */
-    } else {
-        resume_scheduled(t);
+    if (!task_claim(t)) { /* started inline by an awaiter, or cancelled */
+        weft_future_release(&t->fut);
+        return 0;
     }
-    w->current = t;
-    stat_add(&w->stats.tasks_run, 1);
-    idle_watch_timers(&w->rt->idle, timer_next(&w->timers));
+    if (must_not_start(t)) {
+        task_finish(t, NULL, 1);
+        weft_future_release(&t->fut);
+        return 0;
+    }
+    size_t size = t->stack_size ? t->stack_size : t->fut.rt->stack_size;
+    t->stk = stack_take(&w->stacks, size);
+    if (!t->stk || coro_init(&t->stk->ctx, t->stk->lo, t->stk->size, task_entry, t)) {
+        diag_log("cannot get a %zu-byte stack for task '%s'", size,
+                 t->name ? t->name : "(unnamed)");
+        if (t->stk) stack_give(&w->stacks, t->stk);
+        t->stk = NULL;
+        t->fail_err = -ENOMEM;
+        task_finish(t, NULL, 0);
+        weft_future_release(&t->fut);
+        return 0;
+    }
+    t->stk->label = t->name; /* inline children relabel it while they run */
     return 1;
-}
-
-/* Leave task t for `reason`. The next task of this worker's local queues, if there is one,
- * is switched to directly; otherwise the worker's scheduler context. Whichever context
- * runs next finishes what t asked for (worker_after_switch), now that t's stack is free. */
-void worker_switch_out(worker *w, task *t, int reason)
-{
-    w->switch_reason = reason;
-    w->switch_task = t;
-    task *next = worker_next_direct(w);
-    coro *to = next ? &next->stack_owner->stk->ctx : &w->sched_ctx;
-    if (reason == SWITCH_EXIT) coro_exit_to(&t->stk->ctx, to);
-    int saved_errno = *w->errno_at;
-    coro_switch(&t->stack_owner->stk->ctx, to);
-    w = worker_current(); /* maybe another thread's */
-    worker_after_switch(w);
-    *w->errno_at = saved_errno;
-}
-
-void task_suspend(void)
-{
-    worker *w = worker_current();
-    worker_switch_out(w, w->current, SWITCH_SUSPEND);
 }
 
 void task_wake(task *t)

@@ -105,10 +105,20 @@ int task_cancel(task *t);
 void task_shutdown_cancel(task *t);
 /* Run t's body on the current stack if nobody started it yet; 1 if it ran here. */
 int task_try_run_inline(task *t);
-/* Make a queue entry of t (its start entry, or a resume entry) the running task of w, the
- * current worker, ready to be switched to: 1, or 0 if there is nothing to run (the entry was
- * stale, or the task was cancelled before it started and has been settled). */
-int task_prepare(struct worker *w, task *t, int start);
+/* Give t, taken from a queue through its start entry, a stack to start on, for w, the
+ * current worker: 1, or 0 if there is nothing to run (the entry was stale, or the task was
+ * cancelled before it started and has been settled). */
+int task_start(struct worker *w, task *t);
+/* SCHEDULED -> RUNNING for a task taken from a queue through its resume entry. Others
+ * change a SCHEDULED task's word only to end a wait that is still W_WAITING (a
+ * cancellation woke it mid-wait): otherwise a plain store does, and saves a locked
+ * instruction per switch. */
+static inline void task_resume_scheduled(task *t)
+{
+    unsigned s = atomic_load_explicit(&t->sched, memory_order_acquire);
+    if (SCHED_WAIT(s) == W_WAITING) task_sched_move(t, T_SCHEDULED, T_RUNNING);
+    else atomic_store_explicit(&t->sched, SCHED(T_RUNNING, SCHED_WAIT(s)), memory_order_relaxed);
+}
 void task_free(task *t);
 
 #endif

@@ -6,8 +6,10 @@
  *   -> own deque, oldest first -> inbox -> inject -> due timers -> steal -> park
  *
  * and runs it: a callback directly on the worker's own stack, a task by switching to
- * its stack. When the task switches back, the scheduler (now off the task's stack)
- * finishes what the task asked for: publish it as IDLE, requeue it, or recycle it.
+ * its stack. A task that suspends, yields or ends switches straight to the next task of
+ * the local queues when there is one (else to the scheduler), and whichever context runs
+ * next, now off the task's stack, finishes what the task asked for: publish it as IDLE,
+ * requeue it, or recycle it.
  * Parking is epoll_wait on the worker's own epoll fd, woken by its eventfd or by the
  * earliest timer of itself or of a busy peer (idle workers fire a busy peer's timers).
  *
@@ -149,7 +151,7 @@ static void run_callback(callback_item *cb)
 }
 
 /* A task switched away: finish what it asked for, now that its stack is not in use. */
-void worker_after_switch(worker *w)
+static always_inline void after_switch(worker *w)
 {
     if (w->switch_reason == SWITCH_NONE) return;
     task *t = w->switch_task;
@@ -183,6 +185,11 @@ void worker_after_switch(worker *w)
     w->switch_task = NULL;
 }
 
+void worker_after_switch(worker *w)
+{
+    after_switch(w);
+}
+
 static int is_task(const runnable *r)
 {
     return r->kind == RUNNABLE_TASK_START || r->kind == RUNNABLE_TASK_RESUME;
@@ -194,16 +201,32 @@ static task *task_of_entry(runnable *r)
                                           : container_of(r, task, link);
 }
 
+/* Make the task of queue entry r w's running task, ready to be switched to: the task, or
+ * NULL if there is nothing to run (see task_start). */
+static always_inline task *enter(worker *w, runnable *r)
+{
+    task *t = task_of_entry(r);
+    if (r->kind == RUNNABLE_TASK_START) {
+        if (!task_start(w, t)) return NULL;
+    } else {
+        task_resume_scheduled(t);
+    }
+    w->current = t;
+    stat_add(&w->stats.tasks_run, 1);
+    idle_watch_timers(&w->rt->idle, timer_next(&w->timers));
+    return t;
+}
+
 static void run_runnable(worker *w, runnable *r)
 {
     if (!is_task(r)) {
         run_callback((callback_item *)r);
         return;
     }
-    task *t = task_of_entry(r);
-    if (!task_prepare(w, t, r->kind == RUNNABLE_TASK_START)) return;
+    task *t = enter(w, r);
+    if (!t) return;
     coro_switch(&w->sched_ctx, &t->stack_owner->stk->ctx);
-    worker_after_switch(w);
+    after_switch(w);
     w->current = NULL;
 }
 
@@ -239,7 +262,9 @@ static runnable *next_local(worker *w)
     return deque_pop_top(&w->dq);
 }
 
-task *worker_next_direct(worker *w)
+/* The next task of w's local queues, entered and ready to be switched to, or NULL when the
+ * scheduler context should run next (nothing local, a callback first, or fairness duty). */
+static task *next_direct(worker *w)
 {
     for (;;) {
         if ((w->tick + 1) % FAIR_INTERVAL == 0) return NULL; /* the scheduler's turn */
@@ -248,9 +273,35 @@ task *worker_next_direct(worker *w)
         runnable *r = next_local(w);
         if (!r) return NULL;
         w->tick++;
-        task *t = task_of_entry(r);
-        if (task_prepare(w, t, r->kind == RUNNABLE_TASK_START)) return t;
+        task *t = enter(w, r);
+        if (t) return t;
     }
+}
+
+/* Leave task t for `reason`. The next task of this worker's local queues, if there is one,
+ * is switched to directly; otherwise the worker's scheduler context. Whichever context
+ * runs next finishes what t asked for (worker_after_switch), now that t's stack is free.
+ * errno belongs to the task: it is saved and restored through the errno address of the
+ * thread doing each (glibc's __errno_location() is declared const, so a compiler would
+ * reuse the address of the thread the task left). */
+void worker_switch_out(worker *w, task *t, int reason)
+{
+    w->switch_reason = reason;
+    w->switch_task = t;
+    task *next = next_direct(w);
+    coro *to = next ? &next->stack_owner->stk->ctx : &w->sched_ctx;
+    if (reason == SWITCH_EXIT) coro_exit_to(&t->stk->ctx, to);
+    int saved_errno = *w->errno_at;
+    coro_switch(&t->stack_owner->stk->ctx, to);
+    w = worker_current(); /* maybe another thread's */
+    after_switch(w);
+    *w->errno_at = saved_errno;
+}
+
+void task_suspend(void)
+{
+    worker *w = worker_current();
+    worker_switch_out(w, w->current, SWITCH_SUSPEND);
 }
 
 static runnable *next_runnable(worker *w)

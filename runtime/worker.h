@@ -89,11 +89,8 @@ int worker_init(worker *w, struct weft_rt *rt, int id);
 void worker_destroy(worker *w);
 void worker_unpark(worker *w); /* kick w out of epoll_wait */
 
-/* Switch away from the current task (reason: SWITCH_*), see task.c. */
+/* Switch away from the current task t (reason: SWITCH_*). */
 void worker_switch_out(worker *w, task *t, int reason);
-/* The next task of w's local queues, prepared to be switched to, or NULL when the
- * scheduler context should run next (nothing local, a callback first, or fairness duty). */
-task *worker_next_direct(worker *w);
 /* Finish the switch-out a task asked for, if one is pending on w. */
 void worker_after_switch(worker *w);
 
