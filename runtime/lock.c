@@ -44,8 +44,9 @@ int lock_valid(const weft_lock *l)
 
 static int lock_try(weft_lock *l)
 {
-    int expected = 0;
-    return atomic_compare_exchange_strong_explicit(&l->state, &expected, LOCK_HELD,
+    int expected = 0; /* a held lock costs a load, not a failing locked CAS */
+    return atomic_load_explicit(&l->state, memory_order_relaxed) == 0 &&
+           atomic_compare_exchange_strong_explicit(&l->state, &expected, LOCK_HELD,
                                                    memory_order_acquire, memory_order_relaxed);
 }
 

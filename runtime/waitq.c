@@ -43,11 +43,12 @@ static unsigned task_wait_state(task *t)
 
 int waiter_init(waiter *w, spinlock *lock, waitlist *list, const char *what)
 {
+    worker *wk = worker_current();
     w->next = w->prev = NULL;
-    w->task = task_current();
+    w->task = wk ? wk->current : NULL;
     w->parker = NULL;
     if (!w->task) {
-        if (worker_current()) return -EPERM;
+        if (wk) return -EPERM;
         w->parker = parker_current();
         if (!w->parker) return -ENOMEM;
         parker_retain(w->parker);
