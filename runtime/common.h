@@ -13,7 +13,7 @@
 #define CACHE_LINE 64
 #define cache_aligned __attribute__((aligned(CACHE_LINE)))
 #define noinline __attribute__((noinline))
-#define always_inline inline __attribute__((always_inline))
+#define force_inline inline __attribute__((always_inline))
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 #define array_size(a) (sizeof(a) / sizeof((a)[0]))
 

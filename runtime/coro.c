@@ -134,7 +134,7 @@ static inline void tsan_destroy(void *fiber)
 }
 
 /* Always inlined into the switching function, right before the asm (see the top). */
-static inline __attribute__((always_inline)) void tsan_switch(const coro *to)
+static force_inline void tsan_switch(const coro *to)
 {
     __tsan_switch_to_fiber(to->tsan_fiber, 0);
 }

@@ -151,7 +151,7 @@ static void run_callback(callback_item *cb)
 }
 
 /* A task switched away: finish what it asked for, now that its stack is not in use. */
-static always_inline void after_switch(worker *w)
+static force_inline void after_switch(worker *w)
 {
     if (w->switch_reason == SWITCH_NONE) return;
     task *t = w->switch_task;
@@ -203,7 +203,7 @@ static task *task_of_entry(runnable *r)
 
 /* Make the task of queue entry r w's running task, ready to be switched to: the task, or
  * NULL if there is nothing to run (see task_start). */
-static always_inline task *enter(worker *w, runnable *r)
+static force_inline task *enter(worker *w, runnable *r)
 {
     task *t = task_of_entry(r);
     if (r->kind == RUNNABLE_TASK_START) {
