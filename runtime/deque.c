@@ -197,9 +197,3 @@ int deque_steal(deque *d, void **out)
     return 1;
 }
 
-int64_t deque_size(deque *d)
-{
-    int64_t b = atomic_load_explicit(&d->bottom, relaxed);
-    int64_t t = atomic_load_explicit(&d->top, relaxed);
-    return b > t ? b - t : 0;
-}

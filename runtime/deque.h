@@ -34,6 +34,11 @@ void *deque_take(deque *d);                        /* owner, bottom; NULL if emp
 void *deque_pop_top(deque *d);                     /* owner, top; NULL if empty */
 void *deque_peek_bottom(deque *d);                 /* owner; NULL if empty */
 int deque_steal(deque *d, void **out);             /* any thread: 1 taken, 0 empty, -1 lost a race */
-int64_t deque_size(deque *d);                      /* a snapshot; exact only for the owner */
+static inline int64_t deque_size(deque *d)         /* a snapshot; exact only for the owner */
+{
+    int64_t b = atomic_load_explicit(&d->bottom, memory_order_relaxed);
+    int64_t t = atomic_load_explicit(&d->top, memory_order_relaxed);
+    return b > t ? b - t : 0;
+}
 
 #endif

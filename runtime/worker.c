@@ -166,8 +166,12 @@ static force_inline void after_switch(worker *w)
         sched_ready(t);
         break;
     }
-    case SWITCH_YIELD:
-        if (!task_sched_move(t, T_RUNNING, T_SCHEDULED)) task_sched_move(t, T_NOTIFIED, T_SCHEDULED);
+    case SWITCH_YIELD: {
+        /* RUNNING or NOTIFIED -> SCHEDULED. A yield is never inside a wait, so the only
+         * other writer now is a wake-up (RUNNING -> NOTIFIED), which a task on its way back
+         * to a queue does not need: a plain store, which the queue's push publishes. */
+        unsigned s = atomic_load_explicit(&t->sched, memory_order_relaxed);
+        atomic_store_explicit(&t->sched, SCHED(T_SCHEDULED, SCHED_WAIT(s)), memory_order_relaxed);
         if (t->pinned) {
             runnable_list_push(&w->local, &t->link);
         } else { /* stealable: an idle peer may take it while we run the next */
@@ -175,6 +179,7 @@ static force_inline void after_switch(worker *w)
             idle_notify(&w->rt->idle);
         }
         break;
+    }
     case SWITCH_EXIT:
         stack_give(&w->stacks, t->stk);
         t->stk = NULL;
