@@ -217,9 +217,9 @@ void weft_future_release(weft_future *f)
     if (!future_valid(f)) return;
     if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1) return;
     /* A completer that holds no reference (set_result from any thread) may still be inside
-     * its critical section after an awaiter saw the future done: let it leave first. */
-    spin_lock(&f->lock);
-    spin_unlock(&f->lock);
+     * its critical section after an awaiter saw the future done: let it leave first. Anyone
+     * else who could take the lock holds a reference, so nobody takes it after that. */
+    spin_wait_unlocked(&f->lock);
     for (runnable *r = f->callbacks, *next; r; r = next) {
         next = r->next;
         mem_free(r, sizeof(callback_item));

@@ -46,6 +46,15 @@ static inline int spin_trylock(spinlock *l)
            !atomic_exchange_explicit(&l->locked, 1, memory_order_acquire);
 }
 
+/* Wait until whoever holds l has left, without taking it (acquire: what the holder did
+ * inside happens before our return). */
+static inline void spin_wait_unlocked(spinlock *l)
+{
+    for (unsigned spins = 0; atomic_load_explicit(&l->locked, memory_order_acquire);)
+        if (++spins < 128) cpu_relax();
+        else sched_yield();
+}
+
 static inline void spin_unlock(spinlock *l)
 {
     atomic_store_explicit(&l->locked, 0, memory_order_release);
