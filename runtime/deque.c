@@ -104,17 +104,28 @@ static deque_buf *grow(deque *d, deque_buf *old, int64_t top, int64_t bottom)
  * gives thieves (who load bottom with acquire) the same happens-before edge, is what
  * ThreadSanitizer models (it ignores fences), and is a single stlr on AArch64.
  */
+static inline void publish(deque *d, deque_buf *buf, int64_t b, void *x)
+{
+    atomic_store_explicit(&buf->slot[b & buf->mask], x, relaxed);
+    atomic_store_explicit(&d->bottom, b + 1, release);
+}
+
+/* A push into a full buffer; out of line, so that the common push saves no registers. */
+static noinline int push_grown(deque *d, deque_buf *buf, int64_t t, int64_t b, void *x)
+{
+    buf = grow(d, buf, t, b); /* use the new buffer: the paper reused the old one */
+    if (!buf) return -ENOMEM;
+    publish(d, buf, b, x);
+    return 0;
+}
+
 int deque_push(deque *d, void *x)
 {
     int64_t b = atomic_load_explicit(&d->bottom, relaxed);
     int64_t t = atomic_load_explicit(&d->top, acquire);
     deque_buf *buf = atomic_load_explicit(&d->buf, relaxed);
-    if (b - t > buf->mask) {
-        buf = grow(d, buf, t, b); /* use the new buffer: the paper reused the old one */
-        if (!buf) return -ENOMEM;
-    }
-    atomic_store_explicit(&buf->slot[b & buf->mask], x, relaxed);
-    atomic_store_explicit(&d->bottom, b + 1, release);
+    if (unlikely(b - t > buf->mask)) return push_grown(d, buf, t, b, x);
+    publish(d, buf, b, x);
     return 0;
 }
 
