@@ -111,9 +111,8 @@ void sched_spawn(task *t)
     }
 }
 
-void sched_ready(task *t)
+static noinline void ready_slow(worker *w, task *t)
 {
-    worker *w = own_worker(t->fut.rt);
     if (!w || (t->pinned && t->home != w->id)) {
         post_remote(t->fut.rt, t->pinned ? t->home : -1, &t->link);
     } else if (t->pinned) {
@@ -121,6 +120,13 @@ void sched_ready(task *t)
     } else {
         put_lifo(w, &t->link);
     }
+}
+
+void sched_ready(task *t)
+{
+    worker *w = own_worker(t->fut.rt);
+    if (likely(w && !t->pinned && !w->lifo)) w->lifo = &t->link; /* the common wake-up */
+    else ready_slow(w, t);
 }
 
 void sched_call_soon(worker *w, callback_item *cb)
