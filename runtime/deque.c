@@ -150,7 +150,8 @@ void *deque_take(deque *d)
 }
 
 /*
- * Owner, oldest element first. Why no seq_cst fence, where steal has one between its loads
+ * Owner, the oldest n <= max elements, with one CAS of top from t to t + n. Why no seq_cst
+ * fence, where steal has one between its loads
  * of top and bottom:
  *  - steal's fence is one half of the Dekker pair with take: a thief might otherwise act
  *    on a bottom that take has already lowered (take then returns element b without a
@@ -159,29 +160,32 @@ void *deque_take(deque *d)
  *    push and take left, and no take runs during this call. So [t, b) holds no element the
  *    owner is taking, and no store of bottom needs ordering against the load of top.
  *    pop_top stores no bottom, so take's and steal's pairing is untouched.
- *  - The only rivals are thieves, and they, like us, take index t only by a CAS of top from
- *    t to t + 1. A read-modify-write reads the last value in top's modification order, so
- *    exactly one of us succeeds for each index. A stale (too small) t just makes the CAS
- *    fail, and the failed CAS hands back the current top to retry with.
- *  - The slot is read before the CAS and is valid when the CAS succeeds: top was t at that
- *    moment, every top any push ever loaded is <= t, so no push has reused slot t & mask.
- *    If the CAS fails the value (possibly a newer element of that slot) is discarded.
+ *  - The only rivals are thieves, and they take index t only by a CAS of top from t to
+ *    t + 1, while we take [t, t + n) by one from t to t + n. A read-modify-write reads the
+ *    last value in top's modification order, so exactly one of us succeeds for each index.
+ *    A stale (too small) t just makes the CAS fail, and the failed CAS hands back the
+ *    current top to retry with.
+ *  - The slots are read before the CAS and are valid when the CAS succeeds: top was t at
+ *    that moment, every top any push ever loaded is <= t, so no push has reused a slot of
+ *    [t, b). If the CAS fails the values (possibly newer elements) are discarded.
  *  - No acquire is needed on top: the element was written by this thread. The CAS is
  *    seq_cst like every other write of top, keeping all of top's writes in the single
  *    total order the take/steal argument reasons about, and as a release it still lets a
  *    later push's acquire of top order the thieves' slot reads (an RMW continues their
  *    release sequence).
  */
-void *deque_pop_top(deque *d)
+int deque_pop_top_n(deque *d, void **out, int max)
 {
     int64_t b = atomic_load_explicit(&d->bottom, relaxed);
     int64_t t = atomic_load_explicit(&d->top, relaxed);
     deque_buf *buf = atomic_load_explicit(&d->buf, relaxed);
     while (t < b) {
-        void *x = atomic_load_explicit(&buf->slot[t & buf->mask], relaxed);
-        if (atomic_compare_exchange_strong_explicit(&d->top, &t, t + 1, seq_cst, relaxed)) return x;
+        int n = b - t < max ? (int)(b - t) : max;
+        for (int i = 0; i < n; i++)
+            out[i] = atomic_load_explicit(&buf->slot[(t + i) & buf->mask], relaxed);
+        if (atomic_compare_exchange_strong_explicit(&d->top, &t, t + n, seq_cst, relaxed)) return n;
     }
-    return NULL;
+    return 0;
 }
 
 /* Owner. Thieves may still steal the element before the owner takes it: a hint, not a

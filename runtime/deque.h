@@ -4,8 +4,8 @@
  * with release and read by thieves with acquire, the element is read before the CAS, and
  * indices are signed 64-bit so an empty take cannot wrap.
  *
- * The owner pushes and takes at the bottom (LIFO) and may also pop at the top (FIFO,
- * racing thieves with the same CAS). Any thread may steal at the top. The buffer grows
+ * The owner pushes and takes at the bottom (LIFO) and may also pop at the top (FIFO, a
+ * few at once, racing thieves with the same CAS). Any thread may steal at the top. The buffer grows
  * on demand; retired buffers are kept until deque_destroy (thieves may still read them).
  */
 #ifndef WEFT_DEQUE_H
@@ -31,7 +31,12 @@ int deque_init(deque *d, unsigned log2_capacity);  /* 0 or -ENOMEM */
 void deque_destroy(deque *d);
 int deque_push(deque *d, void *x);                 /* owner; 0 or -ENOMEM */
 void *deque_take(deque *d);                        /* owner, bottom; NULL if empty */
-void *deque_pop_top(deque *d);                     /* owner, top; NULL if empty */
+int deque_pop_top_n(deque *d, void **out, int max); /* owner, top: the oldest <= max; how many */
+static inline void *deque_pop_top(deque *d)        /* owner, top; NULL if empty */
+{
+    void *x;
+    return deque_pop_top_n(d, &x, 1) ? x : NULL;
+}
 void *deque_peek_bottom(deque *d);                 /* owner; NULL if empty */
 int deque_steal(deque *d, void **out);             /* any thread: 1 taken, 0 empty, -1 lost a race */
 static inline int64_t deque_size(deque *d)         /* a snapshot; exact only for the owner */

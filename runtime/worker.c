@@ -256,7 +256,21 @@ static runnable *pop_shared(worker *w)
     return r;
 }
 
-/* LIFO slot (capped) -> local FIFO -> own deque, oldest first. */
+/* The oldest entries of our deque, several at once when it holds many: one CAS (most of
+ * what a pop costs) for up to LOCAL_BATCH, never more than half of them, so that thieves
+ * still find the other half. The rest of the batch is ours alone until we run it. */
+static runnable *pop_batch(worker *w)
+{
+    int64_t half = deque_size(&w->dq) / 2;
+    int max = half >= LOCAL_BATCH ? LOCAL_BATCH : half > 1 ? (int)half : 1;
+    int n = deque_pop_top_n(&w->dq, (void **)w->batch, max);
+    if (!n) return NULL;
+    w->batch_next = 1;
+    w->batch_len = (unsigned)n;
+    return w->batch[0];
+}
+
+/* LIFO slot (capped) -> local FIFO -> own deque, oldest first (through the batch). */
 static runnable *next_local(worker *w)
 {
     runnable *r;
@@ -270,7 +284,8 @@ static runnable *next_local(worker *w)
     }
     w->lifo_runs = 0;
     if ((r = runnable_list_pop(&w->local))) return r;
-    return deque_pop_top(&w->dq);
+    if (w->batch_next < w->batch_len) return w->batch[w->batch_next++];
+    return pop_batch(w);
 }
 
 /* The next task of w's local queues, entered and ready to be switched to, or NULL when the
@@ -334,8 +349,8 @@ static runnable *next_runnable(worker *w)
 static int has_work(worker *w)
 {
     weft_rt *rt = w->rt;
-    if (w->lifo || w->local.head || deque_size(&w->dq) > 0 || inject_len(&w->inbox) ||
-        inject_len(&rt->injectq))
+    if (w->lifo || w->local.head || w->batch_next < w->batch_len || deque_size(&w->dq) > 0 ||
+        inject_len(&w->inbox) || inject_len(&rt->injectq))
         return 1;
     for (unsigned i = 0; i < rt->nworkers; i++)
         if (deque_size(&rt->workers[i].dq) > 0) return 1;

@@ -41,6 +41,8 @@ static inline void stat_add(_Atomic uint64_t *counter, uint64_t n)
 
 enum { SWITCH_NONE, SWITCH_SUSPEND, SWITCH_YIELD, SWITCH_EXIT };
 
+#define LOCAL_BATCH 4
+
 typedef struct worker {
     /* owner-only */
     int id;
@@ -53,6 +55,8 @@ typedef struct worker {
     int switch_reason;         /* why the current task switched back to the scheduler */
     task *switch_task;
     runnable_list local;       /* pinned tasks and call_soon callbacks, FIFO */
+    runnable *batch[LOCAL_BATCH]; /* the oldest deque entries, popped together (worker.c) */
+    unsigned batch_next, batch_len;
     stack_cache stacks;
     uint64_t rng;
     int searching;

@@ -1,5 +1,5 @@
 /*
- * deque.pml: the Chase-Lev deque of runtime/deque.c: push, take, pop_top and steal, with
+ * deque.pml: the Chase-Lev deque of runtime/deque.c: push, take, pop_top_n and steal, with
  * one owner and two thieves, on a buffer of two slots that grows once to four.
  *
  * Memory model. Spin interleaves whole statements, i.e. sequential consistency; C11's
@@ -117,20 +117,25 @@ inline take(x)
     fi
 }
 
-/* No fence: bottom is the owner's own. Thieves compete only through the CAS on top. */
-inline pop_top(x)
+/* pop_top_n with max 1 or 2: the oldest one or two, with one CAS of top from t to t + n.
+ * No fence: bottom is the owner's own. Thieves compete only through the CAS on top. */
+inline pop_top(x, y)
 {
     b = own_bottom;
     t = mem_top;
     won = false;
     do
-    :: t >= b -> x = 0; break
+    :: t >= b -> x = 0; y = 0; break
     :: else ->
         x = own_slot[AT(own_buf, t)];
+        if
+        :: t + 1 < b -> y = own_slot[AT(own_buf, t + 1)]; n = 2
+        :: true -> y = 0; n = 1
+        fi;
         atomic {
             empty(store_buffer);
             if
-            :: mem_top == t -> mem_top = t + 1; won = true
+            :: mem_top == t -> mem_top = t + n; won = true
             :: else -> t = mem_top
             fi
         };
@@ -147,7 +152,7 @@ proctype owner()
     byte own_buf;
     byte own_slot[SLOTS];
     short b, t, i;
-    byte x, next = 1;
+    byte x, y, n, next = 1;
     bool won;
 
     do
@@ -157,9 +162,13 @@ proctype owner()
         :: x != 0 -> record(x)
         :: else
         fi
-    :: pop_top(x);
+    :: pop_top(x, y);
         if
         :: x != 0 -> record(x)
+        :: else
+        fi;
+        if
+        :: y != 0 -> record(y)
         :: else
         fi
     :: next > ITEMS -> break

@@ -108,6 +108,15 @@ static void test_order(void)
     for (long i = 0; i < N; i++) good &= deque_pop_top(&d) == item_of(i);
     ok(good && deque_pop_top(&d) == NULL, "pop_top is FIFO");
 
+    for (long i = 0; i < 10; i++) deque_push(&d, item_of(i));
+    void *batch[8];
+    good = deque_pop_top_n(&d, batch, 4) == 4;
+    for (long i = 0; i < 4; i++) good &= batch[i] == item_of(i);
+    ok(good && deque_size(&d) == 6, "pop_top_n takes the oldest 4, oldest first");
+    good = deque_pop_top_n(&d, batch, 8) == 6;
+    for (long i = 0; i < 6; i++) good &= batch[i] == item_of(4 + i);
+    ok(good && deque_pop_top_n(&d, batch, 8) == 0, "pop_top_n takes no more than there are");
+
     for (long i = 0; i < N; i++) deque_push(&d, item_of(i));
     good = 1;
     for (long i = 0; i < N; i++) {
@@ -172,8 +181,12 @@ static void test_against_model(void)
             got = deque_take(&d);
             if (got != (head < tail ? item_of(model[--tail]) : NULL)) mismatches++;
         } else if (dice < 88) {
-            got = deque_pop_top(&d);
-            if (got != (head < tail ? item_of(model[head++]) : NULL)) mismatches++;
+            void *batch[4];
+            int max = 1 + (int)((r >> 8) % 4);
+            int n = deque_pop_top_n(&d, batch, max);
+            if (n != (tail - head < max ? (int)(tail - head) : max)) mismatches++;
+            for (int k = 0; k < n; k++)
+                if (batch[k] != item_of(model[head++])) mismatches++;
         } else if (dice < 96) {
             int rc = deque_steal(&d, &got);
             if (rc != (head < tail) || (rc == 1 && got != item_of(model[head++]))) mismatches++;
@@ -281,9 +294,16 @@ static void test_stress(long n, int thieves)
             if ((r >> 24) % 64 == 0) sched_yield(); /* let thieves in, even under valgrind */
             long removals = (long)((r >> 32) % (uint64_t)(burst + 8));
             for (long k = 0; k < removals; k++) {
-                item *it = (r >> (40 + k % 20)) & 1 ? deque_take(&s->dq) : deque_pop_top(&s->dq);
-                if (!it) break;
-                record(s, it, OWNER, &owner);
+                void *batch[4];
+                int n = 1 + (int)((r >> (40 + k % 20)) % 4);
+                if ((r >> (40 + k % 20)) & 1) {
+                    batch[0] = deque_take(&s->dq);
+                    n = batch[0] != NULL;
+                } else {
+                    n = deque_pop_top_n(&s->dq, batch, n);
+                }
+                if (!n) break;
+                for (int j = 0; j < n; j++) record(s, batch[j], OWNER, &owner);
             }
         }
         for (item *it; (it = deque_take(&s->dq));) record(s, it, OWNER, &owner);
@@ -392,12 +412,19 @@ static void test_hammer(long rounds, int thieves, int max_items, int use_pop_top
         unsigned spins = 0;
         for (unsigned pause = delay + (unsigned)(r >> 32) % 4; pause; pause--) backoff(&spins);
         for (int k = 0;; k++) {
-            item *it =
-                use_pop_top && (r >> (40 + k)) & 1 ? deque_pop_top(&h->dq) : deque_take(&h->dq);
-            if (!it) break;
-            if (it->id != round) h->errors[0]++;
-            h->taken[it - h->items][0]++;
-            it->taken_by = 0;
+            void *got[3];
+            int n = 1;
+            if (use_pop_top && (r >> (40 + k)) & 1) /* the oldest one to three at once */
+                n = deque_pop_top_n(&h->dq, got, 1 + (int)((r >> (50 + k)) % 3));
+            else
+                n = (got[0] = deque_take(&h->dq)) != NULL;
+            if (!n) break;
+            for (int j = 0; j < n; j++) {
+                item *it = got[j];
+                if (it->id != round) h->errors[0]++;
+                h->taken[it - h->items][0]++;
+                it->taken_by = 0;
+            }
         }
         while (atomic_load_explicit(&h->acks, memory_order_acquire) < thieves) backoff(&spins);
         atomic_store_explicit(&h->acks, 0, memory_order_relaxed);
@@ -426,7 +453,7 @@ static void test_hammer(long rounds, int thieves, int max_items, int use_pop_top
     for (int t = 1; t <= thieves; t++) thief_wins += h->wins[t];
     note("hammer (%d thieves, 1-%d items, %s): the first item pushed went to the owner "
          "%ld times, to a thief %ld times; thieves lost %ld races",
-         thieves, max_items, use_pop_top ? "take and pop_top" : "take", h->wins[0], thief_wins,
+         thieves, max_items, use_pop_top ? "take and pop_top_n" : "take", h->wins[0], thief_wins,
          lost_races);
     cmp_ok(lost, ==, 0, "hammer %d/%d: no item lost in %ld rounds", thieves, max_items, rounds);
     cmp_ok(twice, ==, 0, "hammer %d/%d: no item taken twice", thieves, max_items);
