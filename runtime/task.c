@@ -162,14 +162,14 @@ static int inline_eligible(task *self, task *c, worker *w)
            atomic_load_explicit(&c->sched, memory_order_relaxed) == T_NEW;
 }
 
-/* Run c's body here, on the current task's stack. The caller has claimed c. */
-static void run_claimed_inline(task *self, task *c)
+/* Run c's body here, on the current task's stack (self's, on worker w). The caller has
+ * claimed c. */
+static void run_claimed_inline(worker *w, task *self, task *c)
 {
     if (must_not_start(c)) {
         task_finish(c, NULL, 1);
         return;
     }
-    worker *w = worker_current();
     c->stack_owner = self->stack_owner;
     c->stack_owner->stk->label = c->name;
     w->current = c;
@@ -200,32 +200,30 @@ static void drop_stale_entries(worker *w)
 
 /* c's start entry was taken out of our queues, with its reference: run c here if nobody
  * started it yet. */
-static int run_taken_inline(task *self, task *c)
+static int run_taken_inline(worker *w, task *self, task *c)
 {
     int ran = task_claim(c);
-    if (ran) run_claimed_inline(self, c);
+    if (ran) run_claimed_inline(w, self, c);
     weft_future_release(&c->fut); /* the entry's reference */
     return ran;
 }
 
-int task_try_run_inline(task *c)
+int task_try_run_inline(worker *w, task *self, task *c)
 {
-    task *self = task_current();
-    worker *w = worker_current();
-    if (!self || !inline_eligible(self, c, w)) return 0;
+    if (!inline_eligible(self, c, w)) return 0;
     if (w->lifo == &c->start_link) { /* the newest spawn: the slot is ours alone */
         w->lifo = NULL;
-        return run_taken_inline(self, c);
+        return run_taken_inline(w, self, c);
     }
     if (deque_peek_bottom(&w->dq) == &c->start_link) {
         /* the common fork-join case: c is the newest entry of our own deque */
         void *x = deque_take(&w->dq);
-        if (x == &c->start_link) return run_taken_inline(self, c);
+        if (x == &c->start_link) return run_taken_inline(w, self, c);
         if (x) deque_push(&w->dq, x);
         return 0;
     }
     if (!task_claim(c)) return 0;
-    run_claimed_inline(self, c); /* its entry stays queued; the popper drops it */
+    run_claimed_inline(w, self, c); /* its entry stays queued; the popper drops it */
     drop_stale_entries(worker_current());
     return 1;
 }
@@ -304,22 +302,9 @@ void task_shutdown_cancel(task *t)
 
 /* ---- public API ---------------------------------------------------------------------- */
 
-weft_future *weft_spawn_ex(weft_fn fn, void *arg, const weft_spawn_opts *opts)
-{
-    worker *w = worker_current();
-    if (!w) {
-        errno = EPERM;
-        return NULL;
-    }
-    return weft_rt_submit_ex(w->rt, fn, arg, opts);
-}
-
-weft_future *weft_spawn(weft_fn fn, void *arg)
-{
-    return weft_spawn_ex(fn, arg, NULL);
-}
-
-weft_future *weft_rt_submit_ex(weft_rt *rt, weft_fn fn, void *arg, const weft_spawn_opts *opts)
+/* Spawn on rt for a caller on worker w of rt (NULL: a caller outside rt's workers). */
+static weft_future *submit(weft_rt *rt, worker *w, weft_fn fn, void *arg,
+                           const weft_spawn_opts *opts)
 {
     if (!rt || !fn ||
         (opts && (opts->worker < -1 || (opts->worker >= 0 && (unsigned)opts->worker >= rt->nworkers) ||
@@ -336,8 +321,29 @@ weft_future *weft_rt_submit_ex(weft_rt *rt, weft_fn fn, void *arg, const weft_sp
         errno = ENOMEM;
         return NULL;
     }
-    sched_spawn(t);
+    sched_spawn(w, t);
     return &t->fut;
+}
+
+weft_future *weft_spawn_ex(weft_fn fn, void *arg, const weft_spawn_opts *opts)
+{
+    worker *w = worker_current();
+    if (!w) {
+        errno = EPERM;
+        return NULL;
+    }
+    return submit(w->rt, w, fn, arg, opts);
+}
+
+weft_future *weft_spawn(weft_fn fn, void *arg)
+{
+    return weft_spawn_ex(fn, arg, NULL);
+}
+
+weft_future *weft_rt_submit_ex(weft_rt *rt, weft_fn fn, void *arg, const weft_spawn_opts *opts)
+{
+    worker *w = worker_current();
+    return submit(rt, w && w->rt == rt ? w : NULL, fn, arg, opts);
 }
 
 weft_future *weft_rt_submit(weft_rt *rt, weft_fn fn, void *arg)
@@ -423,14 +429,15 @@ int weft_await(weft_future *f, void **result)
 {
     if (!future_valid(f)) return -EINVAL;
     if (!future_is_done(f)) {
-        task *self = task_current();
+        worker *w = worker_current();
+        task *self = w ? w->current : NULL;
         /* asyncio: a cancellation pending when a task starts to await goes into the awaited
          * future (an unstarted task is then cancelled before it runs, never run inline) */
         if (self && atomic_load_explicit(&self->must_cancel, memory_order_acquire) &&
             weft_cancel(f) == 1)
             atomic_store_explicit(&self->must_cancel, 0, memory_order_relaxed);
         if (self) await_begin(self, f);
-        if (f->is_task) task_try_run_inline(task_of(f));
+        if (self && f->is_task) task_try_run_inline(w, self, task_of(f));
         int r = future_wait(f, UINT64_MAX, 1);
         if (self) await_end(self);
         if (r) return r;

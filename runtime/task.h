@@ -103,8 +103,9 @@ void task_suspend(void);
 int task_cancel(task *t);
 /* Shutdown's cancellation: at most once per task. */
 void task_shutdown_cancel(task *t);
-/* Run t's body on the current stack if nobody started it yet; 1 if it ran here. */
-int task_try_run_inline(task *t);
+/* Run t's body on the stack of self, the task running on worker w (the caller), if nobody
+ * started it yet; 1 if it ran here. */
+int task_try_run_inline(struct worker *w, task *self, task *t);
 /* Give t, taken from a queue through its start entry, a stack to start on, for w, the
  * current worker: 1, or 0 if there is nothing to run (the entry was stale, or the task was
  * cancelled before it started and has been settled). */

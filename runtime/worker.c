@@ -99,9 +99,8 @@ static void post_remote(weft_rt *rt, int target, runnable *r)
     }
 }
 
-void sched_spawn(task *t)
+void sched_spawn(worker *w, task *t)
 {
-    worker *w = own_worker(t->fut.rt);
     if (!w || (t->home >= 0 && t->home != w->id)) {
         post_remote(t->fut.rt, t->home, &t->start_link);
     } else if (t->home >= 0) { /* it must start here: keep it out of thieves' reach */

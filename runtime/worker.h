@@ -78,10 +78,11 @@ typedef struct worker {
 worker *worker_current(void);
 void worker_set_current(worker *w);
 
-/* Place a task that became ready. From a worker of t's runtime it goes to that worker's
- * LIFO slot (the slot's previous occupant to the deque's bottom); otherwise to t's home inbox or the
+/* Place a task that was spawned (w: the caller's worker if it is one of t's runtime, else
+ * NULL) or became ready. From a worker of t's runtime it goes to that worker's LIFO slot
+ * (the slot's previous occupant to the deque's bottom); otherwise to t's home inbox or the
  * runtime's inject queue; an idle worker is woken if needed. */
-void sched_spawn(task *t);
+void sched_spawn(worker *w, task *t);
 void sched_ready(task *t);
 /* Queue a callback item on worker w (the current worker), or from any thread on the
  * runtime (worker_id -1: any worker) or on one worker's inbox (in order). */
