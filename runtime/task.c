@@ -199,12 +199,13 @@ static void drop_stale_entries(worker *w)
 }
 
 /* c's start entry was taken out of our queues, with its reference: run c here if nobody
- * started it yet. */
+ * started it yet. That reference is never the last (the awaiter holds a handle), so it
+ * goes with a plain decrement. */
 static int run_taken_inline(worker *w, task *self, task *c)
 {
     int ran = task_claim(c);
     if (ran) run_claimed_inline(w, self, c);
-    weft_future_release(&c->fut); /* the entry's reference */
+    atomic_fetch_sub_explicit(&c->fut.refs, 1, memory_order_release);
     return ran;
 }
 
