@@ -32,11 +32,6 @@ void deque_destroy(deque *d);
 int deque_push(deque *d, void *x);                 /* owner; 0 or -ENOMEM */
 void *deque_take(deque *d);                        /* owner, bottom; NULL if empty */
 int deque_pop_top_n(deque *d, void **out, int max); /* owner, top: the oldest <= max; how many */
-static inline void *deque_pop_top(deque *d)        /* owner, top; NULL if empty */
-{
-    void *x;
-    return deque_pop_top_n(d, &x, 1) ? x : NULL;
-}
 void *deque_peek_bottom(deque *d);                 /* owner; NULL if empty */
 int deque_steal(deque *d, void **out);             /* any thread: 1 taken, 0 empty, -1 lost a race */
 static inline int64_t deque_size(deque *d)         /* a snapshot; exact only for the owner */

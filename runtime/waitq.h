@@ -92,15 +92,6 @@ static inline void waitlist_append(waitlist *l, waiter *w)
     l->tail = w;
 }
 
-static inline void waitlist_prepend(waitlist *l, waiter *w)
-{
-    w->prev = NULL;
-    w->next = l->head;
-    if (l->head) l->head->prev = w;
-    else l->tail = w;
-    l->head = w;
-}
-
 static inline void waitlist_remove(waitlist *l, waiter *w)
 {
     if (w->prev) w->prev->next = w->next;

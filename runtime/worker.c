@@ -73,16 +73,21 @@ static void push_local(worker *w, runnable *r)
     note_depth(w);
 }
 
+/* Work this worker will not run next: queue it where thieves can take it, and wake a
+ * parked peer if nobody is searching. */
+static void push_stealable(worker *w, runnable *r)
+{
+    push_local(w, r);
+    idle_notify(&w->rt->idle);
+}
+
 /* The newest spawned or woken task takes the LIFO slot (Tokio's rule). The slot cannot be
- * stolen, so only a displaced occupant, which goes to the back of the stealable deque, is
- * work worth waking a peer for: a task that spawns or wakes one successor and ends hands
- * it over on its own core without a wake-up. */
+ * stolen, so only a displaced occupant, which goes to the stealable deque, is work worth
+ * waking a peer for: a task that spawns or wakes one successor and ends hands it over on
+ * its own core without a wake-up. */
 static void put_lifo(worker *w, runnable *r)
 {
-    if (w->lifo) {
-        push_local(w, w->lifo);
-        idle_notify(&w->rt->idle);
-    }
+    if (w->lifo) push_stealable(w, w->lifo);
     w->lifo = r;
 }
 
@@ -179,9 +184,8 @@ static force_inline void after_switch(worker *w)
         atomic_store_explicit(&t->sched, SCHED(T_SCHEDULED, SCHED_WAIT(s)), memory_order_relaxed);
         if (t->pinned) {
             runnable_list_push(&w->local, &t->link);
-        } else { /* stealable: an idle peer may take it while we run the next */
-            push_local(w, &t->link);
-            idle_notify(&w->rt->idle);
+        } else { /* an idle peer may take it while we run the next */
+            push_stealable(w, &t->link);
         }
         break;
     }
@@ -279,7 +283,7 @@ static runnable *next_local(worker *w)
             w->lifo_runs++;
             return r;
         }
-        push_local(w, r);
+        push_local(w, r); /* to the back, for fairness: no wake-up, we run the next one */
     }
     w->lifo_runs = 0;
     if ((r = runnable_list_pop(&w->local))) return r;

@@ -57,6 +57,13 @@ static void *item_of(long i)
     return (void *)(uintptr_t)(i + 1);
 }
 
+/* The owner's pop of the oldest element: deque_pop_top_n for one. */
+static void *deque_pop_top(deque *d)
+{
+    void *x;
+    return deque_pop_top_n(d, &x, 1) ? x : NULL;
+}
+
 /* Spin politely: this machine may have fewer cores than threads (and valgrind runs one
  * thread at a time), so yield now and then. */
 static void backoff(unsigned *spins)
