@@ -329,19 +329,23 @@ static void *trial_cancel(void *arg)
     return NULL;
 }
 
+/* One time in three, let others run (a task yields, a thread gives up its CPU). */
+static void pause_sometimes(unsigned *seed)
+{
+    if (rand_r(seed) % 3) return;
+    if (weft_current())
+        weft_yield();
+    else
+        sched_yield();
+}
+
 static void *trial_produce(void *arg)
 {
     struct trial *t = arg;
     unsigned seed = t->seed * 17 + 3;
-    int task = weft_current() != NULL;
     for (long i = 1; i <= t->items; i++) {
         weft_queue_put_nowait(t->q, I2P(i));
-        if (rand_r(&seed) % 3 == 0) {
-            if (task)
-                weft_yield();
-            else
-                sched_yield();
-        }
+        pause_sometimes(&seed);
     }
     return NULL;
 }
@@ -350,18 +354,37 @@ static void *trial_consume(void *arg)
 {
     struct trial *t = arg;
     unsigned seed = t->seed * 13 + 5;
-    int task = weft_current() != NULL;
     void *x;
     while (weft_queue_get(t->q, &x) == 0) {
         atomic_fetch_add(&t->seen[P2I(x)], 1);
-        if (rand_r(&seed) % 3 == 0) {
-            if (task)
-                weft_yield();
-            else
-                sched_yield();
-        }
+        pause_sometimes(&seed);
     }
     return NULL;
+}
+
+/* Run a trial: the n targets, target(&cells[i]) spread over the workers; the peer that
+ * feeds or drains them, a task or (every third trial) a thread; and the canceller. Wait
+ * for the canceller and the targets, shut the queue down if `shut` (a draining peer then
+ * stops), and wait for the peer. */
+static void run_trial(struct trial *t, struct cell *cells, weft_fn target, weft_fn peer,
+                      int shut)
+{
+    unsigned nw = weft_workers();
+    for (int i = 0; i < t->n; i++) t->targets[i] = spawn_on((int)(i % nw), 0, target, &cells[i]);
+    pthread_t th;
+    weft_future *task = NULL;
+    if (t->seed % 3 == 0)
+        pthread_create(&th, NULL, peer, t);
+    else
+        task = spawn_on((int)(t->seed % nw), 0, peer, t);
+    weft_future *canceller = spawn_on((int)((t->seed + 1) % nw), 0, trial_cancel, t);
+    await_release(canceller); /* first: it uses the handles */
+    for (int i = 0; i < t->n; i++) await_release(t->targets[i]);
+    if (shut) weft_queue_shutdown(t->q, 0);
+    if (task)
+        await_release(task);
+    else
+        pthread_join(th, NULL);
 }
 
 struct tally {
@@ -372,29 +395,13 @@ struct tally {
  * `items` items while a canceller cancels every getter at a random moment. */
 static void getter_trial(int kind, int n, unsigned seed, struct tally *tl)
 {
-    unsigned nw = weft_workers();
     struct trial t = {.q = make_queue(kind, 0), .n = n, .seed = seed};
     t.items = n / 2 + (long)(rand_r(&seed) % (unsigned)n);
     t.targets = malloc(sizeof(weft_future *) * (size_t)n);
     t.seen = calloc((size_t)t.items + 1, sizeof *t.seen);
     struct cell *cells = calloc((size_t)n, sizeof *cells);
-    for (int i = 0; i < n; i++) {
-        cells[i] = (struct cell){.q = t.q, .result = 1};
-        t.targets[i] = spawn_on((int)(i % nw), 0, trial_get, &cells[i]);
-    }
-    pthread_t th;
-    weft_future *producer = NULL;
-    if (seed % 3 == 0)
-        pthread_create(&th, NULL, trial_produce, &t);
-    else
-        producer = spawn_on((int)(seed % nw), 0, trial_produce, &t);
-    weft_future *canceller = spawn_on((int)((seed + 1) % nw), 0, trial_cancel, &t);
-    await_release(canceller); /* first: it uses the handles */
-    for (int i = 0; i < n; i++) await_release(t.targets[i]);
-    if (producer)
-        await_release(producer);
-    else
-        pthread_join(th, NULL);
+    for (int i = 0; i < n; i++) cells[i] = (struct cell){.q = t.q, .result = 1};
+    run_trial(&t, cells, trial_get, trial_produce, 0);
     for (int i = 0; i < n; i++) {
         tl->trials++;
         if (cells[i].result == 0 && cells[i].got > 0 && cells[i].got <= t.items) {
@@ -427,29 +434,12 @@ static void getter_trial(int kind, int n, unsigned seed, struct tally *tl)
  * every third trial) gets at random pace while a canceller cancels every putter. */
 static void putter_trial(int kind, int n, unsigned seed, struct tally *tl)
 {
-    unsigned nw = weft_workers();
     struct trial t = {.q = make_queue(kind, 1 + seed % 4), .n = n, .seed = seed};
     t.targets = malloc(sizeof(weft_future *) * (size_t)n);
     t.seen = calloc((size_t)n + 1, sizeof *t.seen);
     struct cell *cells = calloc((size_t)n, sizeof *cells);
-    for (int i = 0; i < n; i++) {
-        cells[i] = (struct cell){.q = t.q, .id = i + 1, .result = 1};
-        t.targets[i] = spawn_on((int)(i % nw), 0, trial_put, &cells[i]);
-    }
-    pthread_t th;
-    weft_future *consumer = NULL;
-    if (seed % 3 == 0)
-        pthread_create(&th, NULL, trial_consume, &t);
-    else
-        consumer = spawn_on((int)(seed % nw), 0, trial_consume, &t);
-    weft_future *canceller = spawn_on((int)((seed + 1) % nw), 0, trial_cancel, &t);
-    await_release(canceller); /* first: it uses the handles */
-    for (int i = 0; i < n; i++) await_release(t.targets[i]);
-    weft_queue_shutdown(t.q, 0); /* the consumer drains what is left, then stops */
-    if (consumer)
-        await_release(consumer);
-    else
-        pthread_join(th, NULL);
+    for (int i = 0; i < n; i++) cells[i] = (struct cell){.q = t.q, .id = i + 1, .result = 1};
+    run_trial(&t, cells, trial_put, trial_consume, 1); /* the consumer drains, then stops */
     for (int i = 0; i < n; i++) {
         int seen = atomic_load(&t.seen[i + 1]);
         tl->trials++;

@@ -76,8 +76,8 @@ static void settle_on(int k)
     weft_future_release(probe);
 }
 
-/* Start fn(o) pinned on worker k; return once it is parked in its queue call (or done). */
-static void start_on(int k, weft_fn fn, op *o, weft_queue *q, void *item)
+/* Spawn fn(o) pinned on worker k, on queue q with `item`. */
+static void launch(int k, weft_fn fn, op *o, weft_queue *q, void *item)
 {
     o->q = q;
     o->item = item;
@@ -85,6 +85,12 @@ static void start_on(int k, weft_fn fn, op *o, weft_queue *q, void *item)
     atomic_init(&o->started, 0);
     weft_spawn_opts opts = {.worker = k, .pinned = 1};
     o->task = weft_spawn_ex(fn, o, &opts);
+}
+
+/* Start fn(o) pinned on worker k; return once it is parked in its queue call (or done). */
+static void start_on(int k, weft_fn fn, op *o, weft_queue *q, void *item)
+{
+    launch(k, fn, o, q, item);
     while (!atomic_load(&o->started)) weft_sleep(0.0002);
     settle_on(k);
 }
@@ -99,15 +105,11 @@ static void *set_flag(void *arg)
  * the tasks pinned here that are ready stay ready. */
 static void start_elsewhere_busy(int k, weft_fn fn, op *o, weft_queue *q, void *item)
 {
-    o->q = q;
-    o->item = item;
-    o->result = 1;
-    atomic_init(&o->started, 0);
-    weft_spawn_opts opts = {.worker = k, .pinned = 1};
-    o->task = weft_spawn_ex(fn, o, &opts);
+    launch(k, fn, o, q, item);
     while (!atomic_load(&o->started)) {
     }
     atomic_int probed = 0;
+    weft_spawn_opts opts = {.worker = k, .pinned = 1};
     weft_future *probe = weft_spawn_ex(set_flag, &probed, &opts);
     while (!atomic_load(&probed)) {
     }
