@@ -11,6 +11,7 @@
 #include <errno.h>
 
 #include "alloc.h"
+#include "objpool.h"
 #include "rt.h"
 #include "task.h"
 #include "worker.h"
@@ -132,7 +133,7 @@ void future_hook_remove(weft_future *f, future_hook *h)
 
 weft_future *weft_future_new(void)
 {
-    weft_future *f = mem_alloc(sizeof *f);
+    weft_future *f = objpool_alloc(OBJ_FUTURE);
     if (!f) {
         errno = ENOMEM;
         return NULL;
@@ -226,5 +227,5 @@ void weft_future_release(weft_future *f)
     }
     f->magic = FUTURE_FREED;
     if (f->is_task) task_free(task_of(f));
-    else mem_free(f, sizeof *f);
+    else objpool_free(OBJ_FUTURE, f);
 }

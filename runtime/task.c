@@ -15,6 +15,7 @@
 
 #include "alloc.h"
 #include "clock.h"
+#include "objpool.h"
 #include "registry.h"
 #include "rt.h"
 #include "waitq.h"
@@ -28,7 +29,7 @@ task *task_current(void)
 
 static task *task_new(weft_rt *rt, weft_fn fn, void *arg, const weft_spawn_opts *o)
 {
-    task *t = mem_alloc(sizeof *t);
+    task *t = objpool_alloc(OBJ_TASK);
     if (!t) return NULL;
     future_init(&t->fut, 1, rt);
     atomic_init(&t->fut.refs, 2); /* the handle and the queue entry */
@@ -58,7 +59,7 @@ static task *task_new(weft_rt *rt, weft_fn fn, void *arg, const weft_spawn_opts 
         t->pinned = o->pinned && o->worker >= 0;
         t->stack_size = (uint32_t)o->stack_size;
         if (o->name && !(t->name = mem_strdup(o->name))) {
-            mem_free(t, sizeof *t);
+            objpool_free(OBJ_TASK, t);
             return NULL;
         }
     }
@@ -68,7 +69,7 @@ static task *task_new(weft_rt *rt, weft_fn fn, void *arg, const weft_spawn_opts 
 void task_free(task *t)
 {
     if (t->name) mem_free(t->name, strlen(t->name) + 1);
-    mem_free(t, sizeof *t);
+    objpool_free(OBJ_TASK, t);
 }
 
 /* The body has returned (or never ran): settle the future. */

@@ -444,6 +444,7 @@ void *worker_main(void *arg)
     stack_thread_init();
     coro_init_thread(&w->sched_ctx);
     w->errno_at = &errno;
+    objpool_thread_cache(&w->objects);
     atomic_fetch_add_explicit(&rt->threads_started, 1, memory_order_release);
     for (;;) {
         runnable *r = next_runnable(w);
@@ -455,6 +456,7 @@ void *worker_main(void *arg)
         if (atomic_load_explicit(&rt->stopping, memory_order_acquire)) break;
         worker_park(w);
     }
+    objpool_thread_cache(NULL);
     coro_destroy_thread(&w->sched_ctx);
     stack_thread_exit();
     worker_set_current(NULL);

@@ -19,6 +19,7 @@
 #include "coro.h"
 #include "deque.h"
 #include "inject.h"
+#include "objpool.h"
 #include "runnable.h"
 #include "stack.h"
 #include "task.h"
@@ -58,6 +59,7 @@ typedef struct worker {
     runnable *batch[LOCAL_BATCH]; /* the oldest deque entries, popped together (worker.c) */
     unsigned batch_next, batch_len;
     stack_cache stacks;
+    objpool_cache objects;     /* tasks and futures (objpool.c) */
     uint64_t rng;
     int searching;
     int *victims;              /* peers, nearest in the topology first */

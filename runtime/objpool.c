@@ -1,0 +1,262 @@
+/*
+ * objpool.c: tasks and plain futures from per-thread magazines (Bonwick's magazine
+ * allocator) carved out of huge-page chunks.
+ *
+ * Why: a fork-join spawn allocates and frees one task; jemalloc's malloc + sdallocx cost
+ * ~60 instructions of it, a magazine pop and push ~10. And a burst of a million live tasks
+ * first-touches ~200 MiB: in 4 KiB pages that is ~50,000 page faults (~75% of spawn_many's
+ * time on one worker); chunks are 2 MiB-aligned and MADV_HUGEPAGE, so the kernel backs them
+ * with huge pages where it can (THP "madvise" or "always").
+ *
+ * Layout. A free object's first words are links: [0] the next object of its magazine,
+ * and, in a magazine's first object, [1] the next magazine and [2] the magazine's count.
+ * A magazine holds at most MAG objects.
+ *
+ * Who touches what
+ *   objpool_cache      its thread only (a worker: worker_main installs it); reached through
+ *                      a thread-local pointer read inside these leaf functions, which never
+ *                      suspend, so a migrating task cannot use another thread's cache.
+ *   shared[c]          under shared[c].lock: the stack of magazines (`full`, each with its
+ *                      count), the magazine being filled by threads without a cache
+ *                      (`loose`), and the chunk being carved (`next`, `end`).
+ *
+ * Invariants
+ *   - An object is in at most one place: handed out, in one cache's cur or spare, in one
+ *     shared magazine, or not yet carved.
+ *   - A cache's spare, when set, holds exactly MAG objects; its cur holds n <= MAG.
+ *   - Chunks are never unmapped: the pool keeps its high-water mark (as Go keeps its
+ *     goroutine descriptors), and a handle released after its runtime was freed still
+ *     returns its object to a live pool.
+ *
+ * In ASan and valgrind builds (the libc allocator, no TSan) objects come straight from
+ * mem_alloc, so the tools check each one; TSan builds keep the pool, so its races are seen.
+ */
+#include "objpool.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/mman.h>
+
+#include "alloc.h"
+#include "common.h"
+#include "future.h"
+#include "task.h"
+
+static const size_t obj_size[OBJ_CLASSES] = {
+    [OBJ_TASK] = sizeof(task),
+    [OBJ_FUTURE] = sizeof(weft_future),
+};
+
+#if !defined(WEFT_USE_JEMALLOC) && !defined(WEFT_TSAN)
+
+void *objpool_alloc(obj_class c)
+{
+    return mem_alloc(obj_size[c]);
+}
+
+void objpool_free(obj_class c, void *p)
+{
+    mem_free(p, obj_size[c]);
+}
+
+void objpool_thread_cache(objpool_cache *cache)
+{
+    (void)cache;
+}
+
+#else
+
+#define MAG 64
+#define CHUNK_BYTES ((size_t)2 << 20) /* one huge page on x86-64 and 4 KiB-page aarch64 */
+#define OBJ_ALIGN 16
+
+typedef struct free_obj {
+    struct free_obj *next;     /* within the magazine */
+    struct free_obj *next_mag; /* first object only */
+    size_t count;              /* first object only */
+} free_obj;
+
+_Static_assert(sizeof(task) >= sizeof(free_obj) && sizeof(weft_future) >= sizeof(free_obj),
+               "a free object holds its links");
+
+static struct shared {
+    pthread_mutex_t lock;
+    free_obj *full;  /* magazines, each with its count */
+    free_obj *loose; /* filled one object at a time by threads without a cache */
+    char *next, *end;
+} shared[OBJ_CLASSES] = {
+    [OBJ_TASK] = {.lock = PTHREAD_MUTEX_INITIALIZER},
+    [OBJ_FUTURE] = {.lock = PTHREAD_MUTEX_INITIALIZER},
+};
+
+static __thread objpool_cache *thread_cache;
+
+static size_t stride(obj_class c)
+{
+    return (obj_size[c] + OBJ_ALIGN - 1) & ~(size_t)(OBJ_ALIGN - 1);
+}
+
+/* A fresh 2 MiB-aligned chunk for class c; the caller holds s->lock. */
+static int chunk_new(struct shared *s)
+{
+    size_t len = CHUNK_BYTES * 2;
+    char *map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (map == MAP_FAILED) return -1;
+    char *lo = (char *)(((uintptr_t)map + CHUNK_BYTES - 1) & ~(uintptr_t)(CHUNK_BYTES - 1));
+    if (lo > map) munmap(map, (size_t)(lo - map));
+    if (lo + CHUNK_BYTES < map + len)
+        munmap(lo + CHUNK_BYTES, (size_t)(map + len - (lo + CHUNK_BYTES)));
+#ifdef MADV_HUGEPAGE
+    madvise(lo, CHUNK_BYTES, MADV_HUGEPAGE); /* a hint: without THP, plain pages */
+#endif
+    s->next = lo;
+    s->end = lo + CHUNK_BYTES;
+    return 0;
+}
+
+/* Up to `want` objects of class c carved from the chunk as one magazine (NULL when out of
+ * memory); the caller holds the lock. */
+static free_obj *carve(obj_class c, unsigned want)
+{
+    struct shared *s = &shared[c];
+    size_t size = stride(c);
+    if ((size_t)(s->end - s->next) < size && chunk_new(s)) return NULL;
+    free_obj *head = NULL;
+    size_t n = 0;
+    while (n < want && (size_t)(s->end - s->next) >= size) {
+        free_obj *o = (free_obj *)s->next;
+        s->next += size;
+        o->next = head;
+        head = o;
+        n++;
+    }
+    head->count = n;
+    return head;
+}
+
+static void push_magazine(struct shared *s, free_obj *mag, size_t count)
+{
+    mag->count = count;
+    mag->next_mag = s->full;
+    s->full = mag;
+}
+
+/* A magazine for a cache that ran dry, or NULL when out of memory. */
+static free_obj *take_magazine(obj_class c)
+{
+    struct shared *s = &shared[c];
+    pthread_mutex_lock(&s->lock);
+    free_obj *mag = s->full;
+    if (mag)
+        s->full = mag->next_mag;
+    else if ((mag = s->loose))
+        s->loose = NULL;
+    else
+        mag = carve(c, MAG);
+    pthread_mutex_unlock(&s->lock);
+    return mag;
+}
+
+static noinline void *alloc_slow(obj_class c)
+{
+    objpool_cache *cache = thread_cache;
+    if (!cache) { /* a thread outside the workers: one object from the shared pool */
+        struct shared *s = &shared[c];
+        pthread_mutex_lock(&s->lock);
+        free_obj *o = s->loose ? s->loose : s->full ? s->full : carve(c, 1);
+        if (o == s->loose && o) {
+            if ((s->loose = o->next)) s->loose->count = o->count - 1;
+        } else if (o && o == s->full) {
+            s->full = o->next_mag;
+            if (o->next) push_magazine(s, o->next, o->count - 1);
+        }
+        pthread_mutex_unlock(&s->lock);
+        return o;
+    }
+    objpool_bin *b = &cache->bins[c];
+    free_obj *mag = b->spare;
+    size_t count = MAG;
+    if (mag)
+        b->spare = NULL;
+    else if ((mag = take_magazine(c)))
+        count = mag->count;
+    else
+        return NULL;
+    b->n = (unsigned)count - 1;
+    b->cur = mag->next;
+    return mag;
+}
+
+void *objpool_alloc(obj_class c)
+{
+    objpool_cache *cache = thread_cache;
+    if (likely(cache && cache->bins[c].cur)) {
+        free_obj *o = cache->bins[c].cur;
+        cache->bins[c].cur = o->next;
+        cache->bins[c].n--;
+        return o;
+    }
+    return alloc_slow(c);
+}
+
+static noinline void free_slow(obj_class c, free_obj *o)
+{
+    objpool_cache *cache = thread_cache;
+    struct shared *s = &shared[c];
+    if (!cache) { /* add o to the loose magazine, which goes to `full` once it is full */
+        pthread_mutex_lock(&s->lock);
+        o->next = s->loose;
+        o->count = s->loose ? s->loose->count + 1 : 1;
+        s->loose = o;
+        if (o->count == MAG) {
+            s->loose = NULL;
+            push_magazine(s, o, MAG);
+        }
+        pthread_mutex_unlock(&s->lock);
+        return;
+    }
+    objpool_bin *b = &cache->bins[c]; /* cur is full */
+    free_obj *spare = b->spare;
+    b->spare = b->cur; /* MAG objects */
+    if (spare) {
+        pthread_mutex_lock(&s->lock);
+        push_magazine(s, spare, MAG);
+        pthread_mutex_unlock(&s->lock);
+    }
+    o->next = NULL;
+    b->cur = o;
+    b->n = 1;
+}
+
+void objpool_free(obj_class c, void *p)
+{
+    if (!p) return;
+    objpool_cache *cache = thread_cache;
+    if (likely(cache && cache->bins[c].n < MAG)) {
+        free_obj *o = p;
+        o->next = cache->bins[c].cur;
+        cache->bins[c].cur = o;
+        cache->bins[c].n++;
+        return;
+    }
+    free_slow(c, p);
+}
+
+void objpool_thread_cache(objpool_cache *cache)
+{
+    objpool_cache *old = thread_cache;
+    thread_cache = cache;
+    if (!old) return;
+    for (int c = 0; c < OBJ_CLASSES; c++) {
+        objpool_bin *b = &old->bins[c];
+        struct shared *s = &shared[c];
+        pthread_mutex_lock(&s->lock);
+        if (b->cur) push_magazine(s, b->cur, b->n);
+        if (b->spare) push_magazine(s, b->spare, MAG);
+        pthread_mutex_unlock(&s->lock);
+        b->cur = b->spare = NULL;
+        b->n = 0;
+    }
+}
+
+#endif
