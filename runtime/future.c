@@ -16,11 +16,6 @@
 #include "task.h"
 #include "worker.h"
 
-int future_valid(const weft_future *f)
-{
-    return f && f->magic == FUTURE_MAGIC;
-}
-
 void future_init(weft_future *f, int is_task, weft_rt *rt)
 {
     atomic_init(&f->state, FUTURE_PENDING);
@@ -86,10 +81,8 @@ int future_complete(weft_future *f, int error, void *result)
 int future_wait(weft_future *f, uint64_t deadline, int cancellable)
 {
     if (future_is_done(f)) return 0;
-    int r = cancellable ? wait_check_cancel() : 0;
-    if (r) return r;
-    waiter w;
-    r = waiter_init(&w, &f->lock, &f->waiters, f->is_task ? "task" : "future");
+    waiter w; /* a pending cancellation: waiter_park looks before it suspends */
+    int r = waiter_init(&w, &f->lock, &f->waiters, f->is_task ? "task" : "future");
     if (r) return r;
     spin_lock(&f->lock);
     if (future_is_done(f)) {

@@ -56,7 +56,10 @@ void future_init(weft_future *f, int is_task, struct weft_rt *rt);
 int future_complete(weft_future *f, int error, void *result);
 /* Wait for f (task or thread) until deadline: 0 (f is done), -ECANCELED, -ETIMEDOUT, -EPERM. */
 int future_wait(weft_future *f, uint64_t deadline, int cancellable);
-int future_valid(const weft_future *f);
+static inline int future_valid(const weft_future *f)
+{
+    return f && f->magic == FUTURE_MAGIC;
+}
 /* 0: h will fire when f completes; -EALREADY: f is done and h was not added. */
 int future_hook_add(weft_future *f, future_hook *h);
 /* Take back a hook that was added: after this returns it is not running and never runs. */
