@@ -1,7 +1,7 @@
 /*
- * alloc.c: the runtime's allocator (see alloc.h). With jemalloc, every call goes through
- * mallocx/sdallocx, which use jemalloc's per-thread caches; the library is linked with its
- * symbols hidden, so it never replaces the host's malloc. Without it (sanitizer builds),
+ * alloc.c: the runtime's allocator (see alloc.h). With jemalloc, every call goes to
+ * jemalloc's own malloc/mallocx and sdallocx, which use its per-thread caches; the library
+ * is linked with its symbols hidden, so it never replaces the host's malloc. Without it (sanitizer builds),
  * plain libc calls, so ASan, TSan and valgrind see and check every object.
  */
 #include "alloc.h"

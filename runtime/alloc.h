@@ -1,7 +1,7 @@
 /*
- * The runtime's own memory: jemalloc's non-standard API (mallocx / sdallocx) so a host
- * program keeps its own malloc, or libc malloc in sanitizer builds (where the tools must
- * see every allocation). Sizes are passed back on free (sized deallocation).
+ * The runtime's own memory: jemalloc, hidden inside the library so a host program keeps
+ * its own malloc, or libc malloc in sanitizer builds (where the tools must see every
+ * allocation). Sizes are passed back on free (sized deallocation).
  */
 #ifndef WEFT_ALLOC_H
 #define WEFT_ALLOC_H
