@@ -44,9 +44,39 @@ static void schedule_callbacks(weft_future *f, runnable *newest_first)
         r = newest_first;
     }
     for (; r; r = next) {
-        next = r->next; /* queueing r reuses its link */
+        next = r->next;        /* queueing r reuses its link */
         weft_future_retain(f); /* dropped after the callback ran */
         sched_call_threadsafe(f->rt, target, (callback_item *)r);
+    }
+}
+
+/* Publish the outcome, wake the waiters and run the hooks; returns the callbacks, for
+ * finish_completion. The caller holds f->lock, or every reference to f (future_complete_alone).
+ * The callbacks' reference is taken before DONE is published, so a holder that sees DONE
+ * cannot mistake its reference for the last while the callbacks still need f. */
+static runnable *settle(weft_future *f, int error, void *result)
+{
+    f->error = error;
+    f->result = error ? NULL : result;
+    runnable *cbs = f->callbacks;
+    f->callbacks = NULL;
+    if (cbs) weft_future_retain(f);
+    atomic_store_explicit(&f->state, FUTURE_DONE, memory_order_release);
+    waiter *w;
+    while ((w = waitlist_pop(&f->waiters))) waiter_signal(w, error, f->result);
+    for (future_hook *h = f->hooks, *next; h; h = next) {
+        next = h->next; /* h's owner may reuse it once f->lock is released */
+        h->fire(h, f);
+    }
+    f->hooks = NULL;
+    return cbs;
+}
+
+static void finish_completion(weft_future *f, runnable *cbs)
+{
+    if (cbs) {
+        schedule_callbacks(f, cbs);
+        weft_future_release(f);
     }
 }
 
@@ -57,25 +87,15 @@ int future_complete(weft_future *f, int error, void *result)
         spin_unlock(&f->lock);
         return -EALREADY;
     }
-    f->error = error;
-    f->result = error ? NULL : result;
-    atomic_store_explicit(&f->state, FUTURE_DONE, memory_order_release);
-    waiter *w;
-    while ((w = waitlist_pop(&f->waiters))) waiter_signal(w, error, f->result);
-    for (future_hook *h = f->hooks, *next; h; h = next) {
-        next = h->next; /* h's owner may reuse it once f->lock is released */
-        h->fire(h, f);
-    }
-    f->hooks = NULL;
-    runnable *cbs = f->callbacks;
-    f->callbacks = NULL;
-    if (cbs) weft_future_retain(f); /* for the scheduling below */
+    runnable *cbs = settle(f, error, result);
     spin_unlock(&f->lock); /* an awaiter may free f from here on (see weft_future_release) */
-    if (cbs) {
-        schedule_callbacks(f, cbs);
-        weft_future_release(f);
-    }
+    finish_completion(f, cbs);
     return 0;
+}
+
+void future_complete_alone(weft_future *f, int error, void *result)
+{
+    finish_completion(f, settle(f, error, result));
 }
 
 int future_wait(weft_future *f, uint64_t deadline, int cancellable)
@@ -115,8 +135,10 @@ void future_hook_remove(weft_future *f, future_hook *h)
 {
     spin_lock(&f->lock);
     if (!future_is_done(f)) {
-        if (h->prev) h->prev->next = h->next;
-        else f->hooks = h->next;
+        if (h->prev)
+            h->prev->next = h->next;
+        else
+            f->hooks = h->next;
         if (h->next) h->next->prev = h->prev;
     }
     spin_unlock(&f->lock);
@@ -135,7 +157,6 @@ weft_future *weft_future_new(void)
     future_init(f, 0, w ? w->rt : NULL);
     return f;
 }
-
 
 int weft_future_set_result(weft_future *f, void *result)
 {
@@ -209,7 +230,9 @@ void weft_future_retain(weft_future *f)
 void weft_future_release(weft_future *f)
 {
     if (!future_valid(f)) return;
-    if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1) return;
+    /* The only reference left needs no read-modify-write: nobody else can take one now */
+    if (!future_refs_are(f, 1) && atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
+        return;
     /* A completer that holds no reference (set_result from any thread) may still be inside
      * its critical section after an awaiter saw the future done: let it leave first. Anyone
      * else who could take the lock holds a reference, so nobody takes it after that. */
@@ -219,6 +242,8 @@ void weft_future_release(weft_future *f)
         mem_free(r, sizeof(callback_item));
     }
     f->magic = FUTURE_FREED;
-    if (f->is_task) task_free(task_of(f));
-    else objpool_free(OBJ_FUTURE, f);
+    if (f->is_task)
+        task_free(task_of(f));
+    else
+        objpool_free(OBJ_FUTURE, f);
 }

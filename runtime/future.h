@@ -6,6 +6,13 @@
  * only after error/result are written (release), so a reader that sees DONE (acquire) reads
  * them without the lock. `refs` counts handles; the last release frees the future.
  *
+ * Sole ownership: waiting, hooking, adding callbacks, retaining and releasing all need a
+ * reference, so a caller that finds `refs` equal to the references it holds itself
+ * (future_refs_are, an acquire load that pairs with every release's decrement) is alone
+ * with the future: it may complete it without the lock and drop its last reference without
+ * a read-modify-write. (A task's own code may retain it through weft_current(); the task's
+ * runner checks only at points where that code is not running.)
+ *
  * Hooks are how one waiter waits for many futures (waitset.c): a caller-owned record that
  * completion runs under `lock`, right after signalling the waiters. Under `lock`, a hook
  * that was added is in the list exactly while the future is pending, so removing it with
@@ -44,9 +51,9 @@ struct weft_future {
     int error;
     void *result;
     waitlist waiters;
-    runnable *callbacks;     /* callback_items, newest first; run oldest first once done */
-    future_hook *hooks;      /* run (and dropped) by completion */
-    struct weft_rt *rt;      /* where done-callbacks run when completed off-runtime */
+    runnable *callbacks; /* callback_items, newest first; run oldest first once done */
+    future_hook *hooks;  /* run (and dropped) by completion */
+    struct weft_rt *rt;  /* where done-callbacks run when completed off-runtime */
 };
 
 void future_init(weft_future *f, int is_task, struct weft_rt *rt);
@@ -54,6 +61,15 @@ void future_init(weft_future *f, int is_task, struct weft_rt *rt);
  * The caller need not hold a reference: f is not touched after the lock is released,
  * and the last release waits for the lock (see weft_future_release). */
 int future_complete(weft_future *f, int error, void *result);
+/* Complete a pending f whose references are all the caller's (future_refs_are): nobody else
+ * can wait for it, hook it or add callbacks meanwhile, so no lock is needed. */
+void future_complete_alone(weft_future *f, int error, void *result);
+/* 1 if f has exactly `held` references, which the caller says it holds: then nobody else
+ * holds one, so nobody else can take one or use f in any way that needs one. */
+static inline int future_refs_are(weft_future *f, unsigned held)
+{
+    return atomic_load_explicit(&f->refs, memory_order_acquire) == held;
+}
 /* Wait for f (task or thread) until deadline: 0 (f is done), -ECANCELED, -ETIMEDOUT, -EPERM. */
 int future_wait(weft_future *f, uint64_t deadline, int cancellable);
 static inline int future_valid(const weft_future *f)

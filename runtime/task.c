@@ -72,22 +72,29 @@ void task_free(task *t)
     objpool_free(OBJ_TASK, t);
 }
 
-/* The body has returned (or never ran): settle the future. */
-static void task_finish(task *t, void *result, int never_ran)
+/* The body has returned (or never ran): settle the future. `held`: the references to t the
+ * caller holds (0: it cannot tell); when they are all there are, without the lock. */
+static void task_finish(task *t, void *result, int never_ran, unsigned held)
 {
     int err = 0;
-    if (never_ran || t->fail_err) err = never_ran ? -ECANCELED : t->fail_err;
+    if (never_ran || t->fail_err)
+        err = never_ran ? -ECANCELED : t->fail_err;
     else if (atomic_load_explicit(&t->must_cancel, memory_order_acquire))
         err = -ECANCELED; /* cancelled right before it returned (asyncio's rule) */
     if (t->reg_shard != REG_NONE) registry_remove(t);
     atomic_store_explicit(&t->sched, T_DONE, memory_order_release);
-    future_complete(&t->fut, err, err ? NULL : result);
+    if (held && future_refs_are(&t->fut, held))
+        future_complete_alone(&t->fut, err, err ? NULL : result);
+    else
+        future_complete(&t->fut, err, err ? NULL : result);
 }
 
+/* Run t's body for a caller that holds one reference to t (its runner's, or the inline
+ * awaiter's handle). */
 static void task_body(task *t)
 {
     void *r = t->fn(t->arg);
-    task_finish(t, r, 0);
+    task_finish(t, r, 0, 1);
 }
 
 static void task_entry(void *arg)
@@ -107,6 +114,17 @@ static int task_claim(task *t)
                                                    memory_order_acq_rel, memory_order_relaxed);
 }
 
+/* task_claim for the holder of t's start entry, who holds `held` references to it. When
+ * they are all there are, nobody else can claim or cancel t (both need a reference, and
+ * no awaiter lends it to a canceller: an awaiter holds a reference), so plain moves do. */
+static int task_claim_entry(task *t, unsigned held)
+{
+    if (!future_refs_are(&t->fut, held)) return task_claim(t);
+    if (atomic_load_explicit(&t->sched, memory_order_relaxed) != T_NEW) return 0;
+    atomic_store_explicit(&t->sched, T_RUNNING, memory_order_relaxed);
+    return 1;
+}
+
 static int must_not_start(task *t)
 {
     return atomic_load_explicit(&t->must_cancel, memory_order_acquire) ||
@@ -115,12 +133,12 @@ static int must_not_start(task *t)
 
 int task_start(worker *w, task *t)
 {
-    if (!task_claim(t)) { /* started inline by an awaiter, or cancelled */
+    if (!task_claim_entry(t, 1)) { /* started inline by an awaiter, or cancelled */
         weft_future_release(&t->fut);
         return 0;
     }
     if (must_not_start(t)) {
-        task_finish(t, NULL, 1);
+        task_finish(t, NULL, 1, 1);
         weft_future_release(&t->fut);
         return 0;
     }
@@ -132,7 +150,7 @@ int task_start(worker *w, task *t)
         if (t->stk) stack_give(&w->stacks, t->stk);
         t->stk = NULL;
         t->fail_err = -ENOMEM;
-        task_finish(t, NULL, 0);
+        task_finish(t, NULL, 0, 1);
         weft_future_release(&t->fut);
         return 0;
     }
@@ -164,11 +182,11 @@ static int inline_eligible(task *self, task *c, worker *w)
 }
 
 /* Run c's body here, on the current task's stack (self's, on worker w). The caller has
- * claimed c. */
+ * claimed c and holds a handle to it. */
 static void run_claimed_inline(worker *w, task *self, task *c)
 {
     if (must_not_start(c)) {
-        task_finish(c, NULL, 1);
+        task_finish(c, NULL, 1, 1);
         return;
     }
     c->stack_owner = self->stack_owner;
@@ -199,35 +217,39 @@ static void drop_stale_entries(worker *w)
     }
 }
 
-/* c's start entry was taken out of our queues, with its reference: run c here if nobody
- * started it yet. That reference is never the last (the awaiter holds a handle), so it
- * goes with a plain decrement. */
-static int run_taken_inline(worker *w, task *self, task *c)
+/* c's start entry was taken out of our queues, with its reference, by an awaiter that
+ * holds a handle: claim c, and drop the entry's reference, which is never the last. */
+static int claim_taken(task *c)
 {
-    int ran = task_claim(c);
-    if (ran) run_claimed_inline(w, self, c);
-    atomic_fetch_sub_explicit(&c->fut.refs, 1, memory_order_release);
-    return ran;
+    int claimed = task_claim_entry(c, 2);
+    if (future_refs_are(&c->fut, 2))
+        atomic_store_explicit(&c->fut.refs, 1, memory_order_relaxed);
+    else
+        atomic_fetch_sub_explicit(&c->fut.refs, 1, memory_order_release);
+    return claimed ? INLINE_TAKEN : INLINE_NO;
 }
 
-int task_try_run_inline(worker *w, task *self, task *c)
+int task_claim_inline(worker *w, task *self, task *c)
 {
-    if (!inline_eligible(self, c, w)) return 0;
+    if (!inline_eligible(self, c, w)) return INLINE_NO;
     if (w->lifo == &c->start_link) { /* the newest spawn: the slot is ours alone */
         w->lifo = NULL;
-        return run_taken_inline(w, self, c);
+        return claim_taken(c);
     }
     if (deque_peek_bottom(&w->dq) == &c->start_link) {
         /* the common fork-join case: c is the newest entry of our own deque */
         void *x = deque_take(&w->dq);
-        if (x == &c->start_link) return run_taken_inline(w, self, c);
+        if (x == &c->start_link) return claim_taken(c);
         if (x) deque_push(&w->dq, x);
-        return 0;
+        return INLINE_NO;
     }
-    if (!task_claim(c)) return 0;
-    run_claimed_inline(w, self, c); /* its entry stays queued; the popper drops it */
-    drop_stale_entries(worker_current());
-    return 1;
+    return task_claim(c) ? INLINE_LEFT : INLINE_NO; /* its entry stays queued */
+}
+
+void task_run_inline(worker *w, task *self, task *c, int claimed)
+{
+    run_claimed_inline(w, self, c);
+    if (claimed == INLINE_LEFT) drop_stale_entries(worker_current()); /* the popper drops it */
 }
 
 /* ---- cancellation -------------------------------------------------------------------- */
@@ -246,8 +268,10 @@ static void await_begin(task *t, weft_future *f)
 
 static void spin_pause(unsigned spins)
 {
-    if (spins < 128) cpu_relax();
-    else sched_yield();
+    if (spins < 128)
+        cpu_relax();
+    else
+        sched_yield();
 }
 
 static void await_end(task *t)
@@ -264,12 +288,11 @@ static void await_end(task *t)
 static int cancel_awaited(task *t)
 {
     weft_future *f, *busy = AWAIT_BUSY;
-    for (unsigned spins = 0;
-         (f = atomic_exchange_explicit(&t->awaiting, AWAIT_BUSY, memory_order_acq_rel)) ==
-         AWAIT_BUSY;
+    for (unsigned spins = 0; (f = atomic_exchange_explicit(&t->awaiting, AWAIT_BUSY,
+                                                           memory_order_acq_rel)) == AWAIT_BUSY;
          spins++)
         spin_pause(spins); /* another canceller has it lent */
-    if (!f) { /* not awaiting: take the marker back unless an await began meanwhile */
+    if (!f) {              /* not awaiting: take the marker back unless an await began meanwhile */
         atomic_compare_exchange_strong_explicit(&t->awaiting, &busy, NULL, memory_order_acq_rel,
                                                 memory_order_relaxed);
         return 0;
@@ -286,7 +309,7 @@ int task_cancel(task *t)
     if (future_is_done(&t->fut)) return 0;
     atomic_fetch_add_explicit(&t->cancel_requests, 1, memory_order_relaxed);
     if (task_claim(t)) { /* not started: its body never runs */
-        task_finish(t, NULL, 1);
+        task_finish(t, NULL, 1, 0);
         return 1;
     }
     /* asyncio: the cancellation travels through the awaited future when it can */
@@ -309,8 +332,9 @@ static weft_future *submit(weft_rt *rt, worker *w, weft_fn fn, void *arg,
                            const weft_spawn_opts *opts)
 {
     if (!rt || !fn ||
-        (opts && (opts->worker < -1 || (opts->worker >= 0 && (unsigned)opts->worker >= rt->nworkers) ||
-                  opts->stack_size > UINT32_MAX))) {
+        (opts &&
+         (opts->worker < -1 || (opts->worker >= 0 && (unsigned)opts->worker >= rt->nworkers) ||
+          opts->stack_size > UINT32_MAX))) {
         errno = EINVAL;
         return NULL;
     }
@@ -406,9 +430,9 @@ int weft_uncancel(void)
     task *t = task_current();
     if (!t) return 0;
     int n = atomic_load_explicit(&t->cancel_requests, memory_order_relaxed);
-    while (n > 0 && !atomic_compare_exchange_weak_explicit(&t->cancel_requests, &n, n - 1,
-                                                           memory_order_relaxed,
-                                                           memory_order_relaxed)) {
+    while (n > 0 &&
+           !atomic_compare_exchange_weak_explicit(&t->cancel_requests, &n, n - 1,
+                                                  memory_order_relaxed, memory_order_relaxed)) {
     }
     if (n <= 0) return 0;
     if (n == 1) { /* 3.13: back to no request clears the pending one... */
@@ -438,8 +462,11 @@ int weft_await(weft_future *f, void **result)
         if (self && atomic_load_explicit(&self->must_cancel, memory_order_acquire) &&
             weft_cancel(f) == 1)
             atomic_store_explicit(&self->must_cancel, 0, memory_order_relaxed);
+        /* an unstarted child is claimed before the await is published, so that its claim
+         * can see whether anybody else could cancel it (task_claim_entry) */
+        int claimed = self && f->is_task ? task_claim_inline(w, self, task_of(f)) : INLINE_NO;
         if (self) await_begin(self, f);
-        if (self && f->is_task) task_try_run_inline(w, self, task_of(f));
+        if (claimed) task_run_inline(w, self, task_of(f), claimed);
         int r = future_wait(f, UINT64_MAX, 1);
         if (self) await_end(self);
         if (r) return r;
