@@ -1,8 +1,9 @@
 /*
  * alloc.c: the runtime's allocator (see alloc.h). With jemalloc, every call goes to
  * jemalloc's own malloc/mallocx and sdallocx, which use its per-thread caches; the library
- * is linked with its symbols hidden, so it never replaces the host's malloc. Without it (sanitizer builds),
- * plain libc calls, so ASan, TSan and valgrind see and check every object.
+ * is linked with its symbols hidden, so it never replaces the host's malloc. Without it
+ * (sanitizer builds), plain libc calls, so ASan, TSan and valgrind see and check every
+ * object.
  */
 #include "alloc.h"
 

@@ -44,7 +44,7 @@ static void schedule_callbacks(weft_future *f, runnable *newest_first)
         r = newest_first;
     }
     for (; r; r = next) {
-        next = r->next;        /* queueing r reuses its link */
+        next = r->next; /* queueing r reuses its link */
         weft_future_retain(f); /* dropped after the callback ran */
         sched_call_threadsafe(f->rt, target, (callback_item *)r);
     }

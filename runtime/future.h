@@ -51,9 +51,9 @@ struct weft_future {
     int error;
     void *result;
     waitlist waiters;
-    runnable *callbacks; /* callback_items, newest first; run oldest first once done */
-    future_hook *hooks;  /* run (and dropped) by completion */
-    struct weft_rt *rt;  /* where done-callbacks run when completed off-runtime */
+    runnable *callbacks;     /* callback_items, newest first; run oldest first once done */
+    future_hook *hooks;      /* run (and dropped) by completion */
+    struct weft_rt *rt;      /* where done-callbacks run when completed off-runtime */
 };
 
 void future_init(weft_future *f, int is_task, struct weft_rt *rt);

@@ -77,8 +77,7 @@ void task_free(task *t)
 static void task_finish(task *t, void *result, int never_ran, unsigned held)
 {
     int err = 0;
-    if (never_ran || t->fail_err)
-        err = never_ran ? -ECANCELED : t->fail_err;
+    if (never_ran || t->fail_err) err = never_ran ? -ECANCELED : t->fail_err;
     else if (atomic_load_explicit(&t->must_cancel, memory_order_acquire))
         err = -ECANCELED; /* cancelled right before it returned (asyncio's rule) */
     if (t->reg_shard != REG_NONE) registry_remove(t);
@@ -268,10 +267,8 @@ static void await_begin(task *t, weft_future *f)
 
 static void spin_pause(unsigned spins)
 {
-    if (spins < 128)
-        cpu_relax();
-    else
-        sched_yield();
+    if (spins < 128) cpu_relax();
+    else sched_yield();
 }
 
 static void await_end(task *t)
@@ -288,11 +285,12 @@ static void await_end(task *t)
 static int cancel_awaited(task *t)
 {
     weft_future *f, *busy = AWAIT_BUSY;
-    for (unsigned spins = 0; (f = atomic_exchange_explicit(&t->awaiting, AWAIT_BUSY,
-                                                           memory_order_acq_rel)) == AWAIT_BUSY;
+    for (unsigned spins = 0;
+         (f = atomic_exchange_explicit(&t->awaiting, AWAIT_BUSY, memory_order_acq_rel)) ==
+         AWAIT_BUSY;
          spins++)
         spin_pause(spins); /* another canceller has it lent */
-    if (!f) {              /* not awaiting: take the marker back unless an await began meanwhile */
+    if (!f) { /* not awaiting: take the marker back unless an await began meanwhile */
         atomic_compare_exchange_strong_explicit(&t->awaiting, &busy, NULL, memory_order_acq_rel,
                                                 memory_order_relaxed);
         return 0;
@@ -332,9 +330,8 @@ static weft_future *submit(weft_rt *rt, worker *w, weft_fn fn, void *arg,
                            const weft_spawn_opts *opts)
 {
     if (!rt || !fn ||
-        (opts &&
-         (opts->worker < -1 || (opts->worker >= 0 && (unsigned)opts->worker >= rt->nworkers) ||
-          opts->stack_size > UINT32_MAX))) {
+        (opts && (opts->worker < -1 || (opts->worker >= 0 && (unsigned)opts->worker >= rt->nworkers) ||
+                  opts->stack_size > UINT32_MAX))) {
         errno = EINVAL;
         return NULL;
     }
@@ -430,9 +427,9 @@ int weft_uncancel(void)
     task *t = task_current();
     if (!t) return 0;
     int n = atomic_load_explicit(&t->cancel_requests, memory_order_relaxed);
-    while (n > 0 &&
-           !atomic_compare_exchange_weak_explicit(&t->cancel_requests, &n, n - 1,
-                                                  memory_order_relaxed, memory_order_relaxed)) {
+    while (n > 0 && !atomic_compare_exchange_weak_explicit(&t->cancel_requests, &n, n - 1,
+                                                           memory_order_relaxed,
+                                                           memory_order_relaxed)) {
     }
     if (n <= 0) return 0;
     if (n == 1) { /* 3.13: back to no request clears the pending one... */

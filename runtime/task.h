@@ -43,10 +43,10 @@ enum { W_NONE, W_WAITING, W_SIGNALED, W_CANCELLED, W_TIMEDOUT };
 #define SCHED(run, wait) ((unsigned)(run) | (unsigned)(wait) << 3)
 
 typedef struct task {
-    weft_future fut;     /* first: a task is a future; fut.rt is the task's runtime */
-    runnable start_link; /* the spawn's queue entry */
-    runnable link;       /* the current wake-up's queue entry */
-    stack *stk;          /* its own stack, with its context, from its start to its end */
+    weft_future fut;      /* first: a task is a future; fut.rt is the task's runtime */
+    runnable start_link;  /* the spawn's queue entry */
+    runnable link;        /* the current wake-up's queue entry */
+    stack *stk;           /* its own stack, with its context, from its start to its end */
     struct task *stack_owner;
     union {
         struct { /* until the body starts */
@@ -56,18 +56,18 @@ typedef struct task {
         const char *waiting_on; /* then: what it waits on, for task dumps (waitq.c) */
     };
     char *name;
-    _Atomic(weft_future *) awaiting;  /* the future this task awaits (cancellation follows it) */
+    _Atomic(weft_future *) awaiting; /* the future this task awaits (cancellation follows it) */
     struct task *reg_next, *reg_prev; /* suspended-task registry, see registry.c */
     uint32_t stack_size;              /* 0: the runtime's default */
     atomic_uint sched;
-    atomic_int cancel_requests;     /* Task.cancelling() */
-    int fail_err;                   /* weft_fail()'s error, 0 if it was not called */
-    int16_t home;                   /* worker to start on, -1: anywhere */
-    uint16_t reg_shard;             /* registry shard, REG_NONE when not registered */
-    uint8_t pinned;                 /* never leaves `home` */
-    atomic_bool must_cancel;        /* a request not yet delivered to a wait */
-    atomic_bool shutdown_cancelled; /* shutdown's one cancellation was requested */
-    atomic_bool awaiting_released;  /* a canceller that took `awaiting` is done with it */
+    atomic_int cancel_requests;       /* Task.cancelling() */
+    int fail_err;                     /* weft_fail()'s error, 0 if it was not called */
+    int16_t home;                     /* worker to start on, -1: anywhere */
+    uint16_t reg_shard;               /* registry shard, REG_NONE when not registered */
+    uint8_t pinned;                   /* never leaves `home` */
+    atomic_bool must_cancel;          /* a request not yet delivered to a wait */
+    atomic_bool shutdown_cancelled;   /* shutdown's one cancellation was requested */
+    atomic_bool awaiting_released;    /* a canceller that took `awaiting` is done with it */
 } task;
 
 #define REG_NONE UINT16_MAX
@@ -121,10 +121,8 @@ int task_start(struct worker *w, task *t);
 static inline void task_resume_scheduled(task *t)
 {
     unsigned s = atomic_load_explicit(&t->sched, memory_order_acquire);
-    if (SCHED_WAIT(s) == W_WAITING)
-        task_sched_move(t, T_SCHEDULED, T_RUNNING);
-    else
-        atomic_store_explicit(&t->sched, SCHED(T_RUNNING, SCHED_WAIT(s)), memory_order_relaxed);
+    if (SCHED_WAIT(s) == W_WAITING) task_sched_move(t, T_SCHEDULED, T_RUNNING);
+    else atomic_store_explicit(&t->sched, SCHED(T_RUNNING, SCHED_WAIT(s)), memory_order_relaxed);
 }
 void task_free(task *t);
 
