@@ -10,8 +10,6 @@
  *
  * Only callee-saved state is kept: the caller of coro_switch_asm has already spilled
  * everything else. MXCSR is saved whole (its exception flags travel with the context).
- * MXCSR and the control word are loaded only when they differ from the current ones:
- * ldmxcsr and fldcw cost more than the comparisons.
  * A new context's frame (coro_frame_asm) holds the creator's MXCSR and x87 control word,
  * as a new C11 thread inherits its creator's floating-point environment, rbp = 0 so
  * frame-pointer unwinders stop, and returns into coro_trampoline_asm.
@@ -53,23 +51,12 @@ coro_switch_asm:
     .cfi_adjust_cfa_offset 8
     stmxcsr (%rsp)
     fnstcw  4(%rsp)
-    movl    (%rsp), %ecx
-    movzwl  4(%rsp), %r8d
     movq    %rsp, (%rdi)
 .Lcoro_restore:
-    /* ecx: the current MXCSR, r8d: the current x87 control word (values that match no
-     * frame when unknown). The target's frame has the layout just described, so the CFI
-     * above holds for it. */
+    /* The target's frame has the layout just described, so the CFI above holds for it. */
     movq    %rsi, %rsp
-    cmpl    (%rsp), %ecx
-    je      1f
     ldmxcsr (%rsp)
-1:
-    movzwl  4(%rsp), %eax
-    cmpl    %eax, %r8d
-    je      2f
     fldcw   4(%rsp)
-2:
     addq    $8, %rsp
     .cfi_adjust_cfa_offset -8
     popq    %r15
@@ -103,8 +90,6 @@ coro_switch_asm:
     .p2align 4
 coro_jump_asm:
     .cfi_startproc
-    movl    $-1, %ecx               /* MXCSR's reserved high bits are never all set */
-    movl    $0x10000, %r8d          /* wider than any control word */
     movq    %rsi, %rdx
     movq    %rdi, %rsi
     jmp     .Lcoro_restore
