@@ -50,26 +50,34 @@ static void schedule_callbacks(weft_future *f, runnable *newest_first)
     }
 }
 
-/* Publish the outcome, wake the waiters and run the hooks; returns the callbacks, for
- * finish_completion. The caller holds f->lock, or every reference to f (future_complete_alone).
- * The callbacks' reference is taken before DONE is published, so a holder that sees DONE
- * cannot mistake its reference for the last while the callbacks still need f. */
-static runnable *settle(weft_future *f, int error, void *result)
+/* settle's part for a future somebody listens to: DONE, then the waiters and the hooks. */
+static noinline runnable *settle_listened(weft_future *f, runnable *cbs)
 {
-    f->error = error;
-    f->result = error ? NULL : result;
-    runnable *cbs = f->callbacks;
     f->callbacks = NULL;
     if (cbs) weft_future_retain(f);
     atomic_store_explicit(&f->state, FUTURE_DONE, memory_order_release);
     waiter *w;
-    while ((w = waitlist_pop(&f->waiters))) waiter_signal(w, error, f->result);
+    while ((w = waitlist_pop(&f->waiters))) waiter_signal(w, f->error, f->result);
     for (future_hook *h = f->hooks, *next; h; h = next) {
         next = h->next; /* h's owner may reuse it once f->lock is released */
         h->fire(h, f);
     }
     f->hooks = NULL;
     return cbs;
+}
+
+/* Publish the outcome, wake the waiters and run the hooks; returns the callbacks, for
+ * finish_completion. The caller holds f->lock, or every reference to f (future_complete_alone).
+ * The callbacks' reference is taken before DONE is published, so a holder that sees DONE
+ * cannot mistake its reference for the last while the callbacks still need f. */
+static inline runnable *settle(weft_future *f, int error, void *result)
+{
+    f->error = error;
+    f->result = error ? NULL : result;
+    runnable *cbs = f->callbacks;
+    if (cbs || f->waiters.head || f->hooks) return settle_listened(f, cbs);
+    atomic_store_explicit(&f->state, FUTURE_DONE, memory_order_release); /* nobody listens */
+    return NULL;
 }
 
 static void finish_completion(weft_future *f, runnable *cbs)

@@ -216,6 +216,10 @@ static void drop_stale_entries(worker *w)
     }
 }
 
+/* How task_claim_inline claimed a child: with its start entry taken out of our queues, or
+ * with the entry left in a queue, whose popper drops it. */
+enum { INLINE_NO, INLINE_TAKEN, INLINE_LEFT };
+
 /* c's start entry was taken out of our queues, with its reference, by an awaiter that
  * holds a handle: claim c, and drop the entry's reference, which is never the last. */
 static int claim_taken(task *c)
@@ -228,7 +232,9 @@ static int claim_taken(task *c)
     return claimed ? INLINE_TAKEN : INLINE_NO;
 }
 
-int task_claim_inline(worker *w, task *self, task *c)
+/* Claim c, which self (the task running on worker w, the caller) awaits through a handle,
+ * to run it on self's stack, if nobody started it yet. */
+static int task_claim_inline(worker *w, task *self, task *c)
 {
     if (!inline_eligible(self, c, w)) return INLINE_NO;
     if (w->lifo == &c->start_link) { /* the newest spawn: the slot is ours alone */
@@ -245,7 +251,7 @@ int task_claim_inline(worker *w, task *self, task *c)
     return task_claim(c) ? INLINE_LEFT : INLINE_NO; /* its entry stays queued */
 }
 
-void task_run_inline(worker *w, task *self, task *c, int claimed)
+static void task_run_inline(worker *w, task *self, task *c, int claimed)
 {
     run_claimed_inline(w, self, c);
     if (claimed == INLINE_LEFT) drop_stale_entries(worker_current()); /* the popper drops it */
@@ -464,7 +470,7 @@ int weft_await(weft_future *f, void **result)
         int claimed = self && f->is_task ? task_claim_inline(w, self, task_of(f)) : INLINE_NO;
         if (self) await_begin(self, f);
         if (claimed) task_run_inline(w, self, task_of(f), claimed);
-        int r = future_wait(f, UINT64_MAX, 1);
+        int r = future_is_done(f) ? 0 : future_wait(f, UINT64_MAX, 1);
         if (self) await_end(self);
         if (r) return r;
     }

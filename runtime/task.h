@@ -103,13 +103,6 @@ void task_suspend(void);
 int task_cancel(task *t);
 /* Shutdown's cancellation: at most once per task. */
 void task_shutdown_cancel(task *t);
-/* Claim t, which self (the task running on worker w, the caller) awaits through a handle,
- * to run it on self's stack, if nobody started it yet: INLINE_TAKEN (its start entry taken
- * out of w's queues), INLINE_LEFT (its entry left in a queue, whose popper drops it) or
- * INLINE_NO. Then task_run_inline runs it. */
-enum { INLINE_NO, INLINE_TAKEN, INLINE_LEFT };
-int task_claim_inline(struct worker *w, task *self, task *t);
-void task_run_inline(struct worker *w, task *self, task *t, int claimed);
 /* Give t, taken from a queue through its start entry, a stack to start on, for w, the
  * current worker: 1, or 0 if there is nothing to run (the entry was stale, or the task was
  * cancelled before it started and has been settled). */
