@@ -25,16 +25,6 @@
 #include "testutil.h"
 #include "weft.h"
 
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
 /* ---- fire and forget ------------------------------------------------------------------- */
 
 static atomic_long runs;

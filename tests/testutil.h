@@ -1,7 +1,7 @@
 /*
  * testutil: what several tests share. WEFT_TEST_SCALE (set by tools/test.sh for the
  * sanitizer and valgrind runs) divides the sizes of the big loops, so slow tools run
- * the same checks on fewer items.
+ * the same checks on fewer items. rng_next: the tests' pseudo-random numbers.
  *
  * Also: a watchdog that turns a hang into a failure; the monotonic clock and a sleep that
  * need no runtime (mono, nap), so a foreign thread waits without depending on weft;
@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,17 @@ static inline long scaled(long n)
     long div = s ? atol(s) : 1;
     if (div < 1) div = 1;
     return n / div > 0 ? n / div : 1;
+}
+
+/* A pseudo-random number (xorshift64*) from *state, which must start non-zero. */
+static inline uint64_t rng_next(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * 0x2545F4914F6CDD1DULL;
 }
 
 /* ---- a watchdog ------------------------------------------------------------------------ */

@@ -42,16 +42,6 @@ static long iterations(long count)
     return scaled(getenv("WEFT_TEST_SCALE") ? count : count / slow_tool_divisor);
 }
 
-static uint64_t rng_next(uint64_t *state) /* xorshift64* */
-{
-    uint64_t x = *state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *state = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
 static void *item_of(long i)
 {
     return (void *)(uintptr_t)(i + 1);

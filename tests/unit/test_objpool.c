@@ -139,16 +139,6 @@ static pthread_mutex_t box_lock = PTHREAD_MUTEX_INITIALIZER;
 static long rounds;
 static _Atomic long allocated, freed, failed;
 
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
 static void *trader(void *arg)
 {
     uintptr_t id = (uintptr_t)arg;
