@@ -143,10 +143,8 @@ void future_hook_remove(weft_future *f, future_hook *h)
 {
     spin_lock(&f->lock);
     if (!future_is_done(f)) {
-        if (h->prev)
-            h->prev->next = h->next;
-        else
-            f->hooks = h->next;
+        if (h->prev) h->prev->next = h->next;
+        else f->hooks = h->next;
         if (h->next) h->next->prev = h->prev;
     }
     spin_unlock(&f->lock);
@@ -250,8 +248,6 @@ void weft_future_release(weft_future *f)
         mem_free(r, sizeof(callback_item));
     }
     f->magic = FUTURE_FREED;
-    if (f->is_task)
-        task_free(task_of(f));
-    else
-        objpool_free(OBJ_FUTURE, f);
+    if (f->is_task) task_free(task_of(f));
+    else objpool_free(OBJ_FUTURE, f);
 }

@@ -6,6 +6,12 @@
  * removes the entry from a queue owns that reference: if it starts the task it keeps the
  * reference until the task is done (the worker drops it after the last switch out);
  * if the task was already started inline by an awaiter, it drops it at once.
+ *
+ * Sole ownership (future.h): a claimer that holds every reference there is (the entry's,
+ * plus the awaiter's handle for an inline child) claims the task, drops the entry's
+ * reference and, once the body returns, completes it with plain moves. An awaiter claims
+ * its inline child before it publishes `awaiting`, so a canceller that borrows `awaiting`
+ * reaches the child only once it is claimed.
  */
 #include "task.h"
 
