@@ -104,26 +104,27 @@ static void post_remote(weft_rt *rt, int target, runnable *r)
     }
 }
 
+/* Queue r, an entry of a task of rt, for a caller on worker w (NULL: outside rt's workers).
+ * `must`: the worker it has to run on, -1 for any. */
+static void place(worker *w, weft_rt *rt, int must, runnable *r)
+{
+    if (!w || (must >= 0 && must != w->id)) {
+        post_remote(rt, must, r);
+    } else if (must >= 0) { /* it must run here: keep it out of thieves' reach */
+        runnable_list_push(&w->local, r);
+    } else {
+        put_lifo(w, r);
+    }
+}
+
 void sched_spawn(worker *w, task *t)
 {
-    if (!w || (t->home >= 0 && t->home != w->id)) {
-        post_remote(t->fut.rt, t->home, &t->start_link);
-    } else if (t->home >= 0) { /* it must start here: keep it out of thieves' reach */
-        runnable_list_push(&w->local, &t->start_link);
-    } else {
-        put_lifo(w, &t->start_link);
-    }
+    place(w, t->fut.rt, t->home, &t->start_link); /* a start worker is asked for, not pinned */
 }
 
 static noinline void ready_slow(worker *w, task *t)
 {
-    if (!w || (t->pinned && t->home != w->id)) {
-        post_remote(t->fut.rt, t->pinned ? t->home : -1, &t->link);
-    } else if (t->pinned) {
-        runnable_list_push(&w->local, &t->link);
-    } else {
-        put_lifo(w, &t->link);
-    }
+    place(w, t->fut.rt, t->pinned ? t->home : -1, &t->link);
 }
 
 void sched_ready(task *t)
