@@ -23,13 +23,18 @@ static inline void spin_init(spinlock *l)
     atomic_init(&l->locked, 0);
 }
 
+/* One round of waiting for another thread, the spins-th: a short spin, then the CPU is
+ * given up, so a descheduled peer costs time, not a livelock. */
+static inline void spin_pause(unsigned spins)
+{
+    if (spins < 128) cpu_relax();
+    else sched_yield();
+}
+
 static noinline void spin_lock_contended(spinlock *l)
 {
     for (unsigned spins = 0;;) {
-        while (atomic_load_explicit(&l->locked, memory_order_relaxed)) {
-            if (++spins < 128) cpu_relax();
-            else sched_yield();
-        }
+        while (atomic_load_explicit(&l->locked, memory_order_relaxed)) spin_pause(++spins);
         if (!atomic_exchange_explicit(&l->locked, 1, memory_order_acquire)) return;
     }
 }
@@ -51,8 +56,7 @@ static inline int spin_trylock(spinlock *l)
 static inline void spin_wait_unlocked(spinlock *l)
 {
     for (unsigned spins = 0; atomic_load_explicit(&l->locked, memory_order_acquire);)
-        if (++spins < 128) cpu_relax();
-        else sched_yield();
+        spin_pause(++spins);
 }
 
 static inline void spin_unlock(spinlock *l)

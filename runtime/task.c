@@ -16,7 +16,6 @@
 #include "task.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -275,12 +274,6 @@ static void task_run_inline(worker *w, task *self, task *c, int claimed)
 static void await_begin(task *t, weft_future *f)
 {
     atomic_store_explicit(&t->awaiting, f, memory_order_release);
-}
-
-static void spin_pause(unsigned spins)
-{
-    if (spins < 128) cpu_relax();
-    else sched_yield();
 }
 
 static void await_end(task *t)

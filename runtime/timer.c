@@ -127,7 +127,8 @@ int timer_cancel(timer_node *n)
         return 1;
     }
     spin_unlock(&h->lock);
-    while (atomic_load_explicit(&n->state, memory_order_acquire) == TIMER_FIRING) cpu_relax();
+    for (unsigned spins = 0; atomic_load_explicit(&n->state, memory_order_acquire) == TIMER_FIRING;)
+        spin_pause(++spins);
     return 0;
 }
 
