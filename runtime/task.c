@@ -118,12 +118,11 @@ static int task_claim(task *t)
                                                    memory_order_acq_rel, memory_order_relaxed);
 }
 
-/* task_claim for the holder of t's start entry, who holds `held` references to it. When
- * they are all there are, nobody else can claim or cancel t (both need a reference, and
- * no awaiter lends it to a canceller: an awaiter holds a reference), so plain moves do. */
-static int task_claim_entry(task *t, unsigned held)
+/* task_claim by a caller that holds every reference to t: nobody else can claim or cancel
+ * it (both need a reference, and no awaiter lends it to a canceller: an awaiter holds a
+ * reference), so plain moves do. */
+static int task_claim_alone(task *t)
 {
-    if (!future_refs_are(&t->fut, held)) return task_claim(t);
     if (atomic_load_explicit(&t->sched, memory_order_relaxed) != T_NEW) return 0;
     atomic_store_explicit(&t->sched, T_RUNNING, memory_order_relaxed);
     return 1;
@@ -137,7 +136,8 @@ static int must_not_start(task *t)
 
 int task_start(worker *w, task *t)
 {
-    if (!task_claim_entry(t, 1)) { /* started inline by an awaiter, or cancelled */
+    int alone = future_refs_are(&t->fut, 1); /* the entry's reference is the only one */
+    if (!(alone ? task_claim_alone(t) : task_claim(t))) { /* started inline, or cancelled */
         weft_future_release(&t->fut);
         return 0;
     }
@@ -229,11 +229,14 @@ enum { INLINE_NO, INLINE_TAKEN, INLINE_LEFT };
  * holds a handle: claim c, and drop the entry's reference, which is never the last. */
 static int claim_taken(task *c)
 {
-    int claimed = task_claim_entry(c, 2);
-    if (future_refs_are(&c->fut, 2))
+    int claimed;
+    if (future_refs_are(&c->fut, 2)) { /* the entry's and the awaiter's: alone */
+        claimed = task_claim_alone(c);
         atomic_store_explicit(&c->fut.refs, 1, memory_order_relaxed);
-    else
+    } else {
+        claimed = task_claim(c);
         atomic_fetch_sub_explicit(&c->fut.refs, 1, memory_order_release);
+    }
     return claimed ? INLINE_TAKEN : INLINE_NO;
 }
 
@@ -465,7 +468,7 @@ int weft_await(weft_future *f, void **result)
             weft_cancel(f) == 1)
             atomic_store_explicit(&self->must_cancel, 0, memory_order_relaxed);
         /* an unstarted child is claimed before the await is published, so that its claim
-         * can see whether anybody else could cancel it (task_claim_entry) */
+         * can see whether anybody else could cancel it (task_claim_alone) */
         int claimed = self && f->is_task ? task_claim_inline(w, self, task_of(f)) : INLINE_NO;
         if (self) await_begin(self, f);
         if (claimed) task_run_inline(w, self, task_of(f), claimed);
