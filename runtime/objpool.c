@@ -16,7 +16,7 @@
  *   objpool_cache      its thread only (a worker: worker_main installs it); reached through
  *                      a thread-local pointer read inside these leaf functions, which never
  *                      suspend, so a migrating task cannot use another thread's cache.
- *   shared[c]          under shared[c].lock: the stack of magazines (`full`, each with its
+ *   shared[c]          under shared[c].lock: the stack of magazines (`stocked`, each with its
  *                      count), the magazine being filled by threads without a cache
  *                      (`loose`), and the chunk being carved (`next`, `end`).
  *
@@ -81,8 +81,8 @@ _Static_assert(sizeof(task) >= sizeof(free_obj) && sizeof(weft_future) >= sizeof
 
 static struct shared {
     pthread_mutex_t lock;
-    free_obj *full;  /* magazines, each with its count */
-    free_obj *loose; /* filled one object at a time by threads without a cache */
+    free_obj *stocked; /* magazines of 1..MAG objects, each with its count */
+    free_obj *loose;   /* filled one object at a time by threads without a cache */
     char *next, *end;
 } shared[OBJ_CLASSES] = {
     [OBJ_TASK] = {.lock = PTHREAD_MUTEX_INITIALIZER},
@@ -114,16 +114,16 @@ static int chunk_new(struct shared *s)
     return 0;
 }
 
-/* Up to `want` objects of class c carved from the chunk as one magazine (NULL when out of
+/* Up to MAG objects of class c carved from the chunk as one magazine (NULL when out of
  * memory); the caller holds the lock. */
-static free_obj *carve(obj_class c, unsigned want)
+static free_obj *carve(obj_class c)
 {
     struct shared *s = &shared[c];
     size_t size = stride(c);
     if ((size_t)(s->end - s->next) < size && chunk_new(s)) return NULL;
     free_obj *head = NULL;
     size_t n = 0;
-    while (n < want && (size_t)(s->end - s->next) >= size) {
+    while (n < MAG && (size_t)(s->end - s->next) >= size) {
         free_obj *o = (free_obj *)s->next;
         s->next += size;
         o->next = head;
@@ -137,51 +137,43 @@ static free_obj *carve(obj_class c, unsigned want)
 static void push_magazine(struct shared *s, free_obj *mag, size_t count)
 {
     mag->count = count;
-    mag->next_mag = s->full;
-    s->full = mag;
+    mag->next_mag = s->stocked;
+    s->stocked = mag;
 }
 
-/* A magazine for a cache that ran dry, or NULL when out of memory. */
+/* A magazine (of at least one object) from the shared pool, or NULL when out of memory;
+ * the caller holds the lock. */
 static free_obj *take_magazine(obj_class c)
 {
     struct shared *s = &shared[c];
-    pthread_mutex_lock(&s->lock);
-    free_obj *mag = s->full;
+    free_obj *mag = s->stocked;
     if (mag)
-        s->full = mag->next_mag;
+        s->stocked = mag->next_mag;
     else if ((mag = s->loose))
         s->loose = NULL;
     else
-        mag = carve(c, MAG);
-    pthread_mutex_unlock(&s->lock);
+        mag = carve(c);
     return mag;
 }
 
 static noinline void *alloc_slow(obj_class c)
 {
     objpool_cache *cache = thread_cache;
-    if (!cache) { /* a thread outside the workers: one object from the shared pool */
+    objpool_bin *b = cache ? &cache->bins[c] : NULL;
+    free_obj *mag = b ? b->spare : NULL;
+    size_t count = MAG;
+    if (mag) {
+        b->spare = NULL;
+    } else {
         struct shared *s = &shared[c];
         pthread_mutex_lock(&s->lock);
-        free_obj *o = s->loose ? s->loose : s->full ? s->full : carve(c, 1);
-        if (o == s->loose && o) {
-            if ((s->loose = o->next)) s->loose->count = o->count - 1;
-        } else if (o && o == s->full) {
-            s->full = o->next_mag;
-            if (o->next) push_magazine(s, o->next, o->count - 1);
-        }
+        mag = take_magazine(c);
+        /* a thread outside the workers takes one object and leaves the rest */
+        if (!b && mag && mag->next) push_magazine(s, mag->next, mag->count - 1);
         pthread_mutex_unlock(&s->lock);
-        return o;
-    }
-    objpool_bin *b = &cache->bins[c];
-    free_obj *mag = b->spare;
-    size_t count = MAG;
-    if (mag)
-        b->spare = NULL;
-    else if ((mag = take_magazine(c)))
+        if (!b || !mag) return mag;
         count = mag->count;
-    else
-        return NULL;
+    }
     b->n = (unsigned)count - 1;
     b->cur = mag->next;
     return mag;
@@ -203,7 +195,7 @@ static noinline void free_slow(obj_class c, free_obj *o)
 {
     objpool_cache *cache = thread_cache;
     struct shared *s = &shared[c];
-    if (!cache) { /* add o to the loose magazine, which goes to `full` once it is full */
+    if (!cache) { /* add o to the loose magazine, which goes to `stocked` once it is full */
         pthread_mutex_lock(&s->lock);
         o->next = s->loose;
         o->count = s->loose ? s->loose->count + 1 : 1;
