@@ -21,13 +21,6 @@
 #include "testutil.h"
 #include "weft.h"
 
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#define ON_VALGRIND() RUNNING_ON_VALGRIND
-#else
-#define ON_VALGRIND() 0
-#endif
-
 const char *__asan_default_options(void);
 const char *__asan_default_options(void)
 {

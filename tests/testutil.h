@@ -1,7 +1,8 @@
 /*
  * testutil: what several tests share. WEFT_TEST_SCALE (set by tools/test.sh for the
  * sanitizer and valgrind runs) divides the sizes of the big loops, so slow tools run
- * the same checks on fewer items. rng_next: the tests' pseudo-random numbers.
+ * the same checks on fewer items. rng_next: the tests' pseudo-random numbers; ON_VALGRIND():
+ * whether the test runs under valgrind.
  *
  * Also: a watchdog that turns a hang into a failure; the monotonic clock and a sleep that
  * need no runtime (mono, nap), so a foreign thread waits without depending on weft;
@@ -25,6 +26,13 @@
 
 #include "tap.h"
 #include "weft.h"
+
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define ON_VALGRIND() RUNNING_ON_VALGRIND
+#else
+#define ON_VALGRIND() 0
+#endif
 
 static inline long scaled(long n)
 {

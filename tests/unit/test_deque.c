@@ -25,13 +25,6 @@
 #include "tap.h"
 #include "testutil.h"
 
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#define ON_VALGRIND() RUNNING_ON_VALGRIND
-#else
-#define ON_VALGRIND() 0
-#endif
-
 enum { MAX_THIEVES = 4 };
 
 static long slow_tool_divisor = 1;
