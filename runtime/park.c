@@ -36,16 +36,16 @@ void idle_destroy(idle_set *s)
 unsigned idle_sleepers(idle_set *s)
 {
     unsigned st = atomic_load_explicit(&s->state, memory_order_relaxed);
-    return s->nworkers - UNPARKED(st);
+    return s->nworkers - IDLE_UNPARKED(st);
 }
 
 int idle_try_search(idle_set *s, worker *w)
 {
     unsigned st = atomic_load_explicit(&s->state, memory_order_relaxed);
-    if (2 * SEARCHING(st) >= s->nworkers) return 0;
+    if (2 * IDLE_SEARCHING(st) >= s->nworkers) return 0;
     pthread_mutex_lock(&s->mutex);
     st = atomic_load_explicit(&s->state, memory_order_relaxed);
-    int ok = 2 * SEARCHING(st) < s->nworkers;
+    int ok = 2 * IDLE_SEARCHING(st) < s->nworkers;
     if (ok) {
         atomic_store_explicit(&s->state, st + 1, memory_order_seq_cst);
         w->searching = 1;
@@ -93,7 +93,7 @@ void idle_notify_slow(idle_set *s)
 {
     pthread_mutex_lock(&s->mutex);
     unsigned st = atomic_load_explicit(&s->state, memory_order_relaxed);
-    worker *w = SEARCHING(st) ? NULL : pop_sleeper(s, NULL);
+    worker *w = IDLE_SEARCHING(st) ? NULL : pop_sleeper(s, NULL);
     pthread_mutex_unlock(&s->mutex);
     if (w) worker_unpark(w);
 }
@@ -116,9 +116,10 @@ void idle_found_work(weft_rt *rt, worker *w)
     unsigned st = atomic_load_explicit(&s->state, memory_order_relaxed);
     atomic_store_explicit(&s->state, st - 1, memory_order_seq_cst);
     w->searching = 0;
-    int last = SEARCHING(st) == 1;
+    int last = IDLE_SEARCHING(st) == 1;
     pthread_mutex_unlock(&s->mutex);
-    if (last) idle_notify_strict(&rt->idle); /* ramp up: the last searcher to find work wakes one more */
+    /* ramp up: the last searcher to find work wakes one more */
+    if (last) idle_notify_strict(&rt->idle);
 }
 
 void idle_enter(idle_set *s, worker *w, uint64_t deadline)

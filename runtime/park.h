@@ -34,8 +34,8 @@ int idle_init(idle_set *s, unsigned nworkers);
 void idle_destroy(idle_set *s);
 int idle_try_search(idle_set *s, struct worker *w); /* 1: w is now searching */
 void idle_found_work(struct weft_rt *rt, struct worker *w); /* w stops searching */
-#define SEARCHING(s) ((s)&0xffffu)
-#define UNPARKED(s) ((s) >> 16)
+#define IDLE_SEARCHING(s) ((s)&0xffffu)
+#define IDLE_UNPARKED(s) ((s) >> 16)
 
 /* Work was published on the caller's own worker, which runs it anyway if nobody else
  * does: wake a sleeper only if nobody searches. Inline: usually one load. */
@@ -44,7 +44,7 @@ void idle_notify_slow(idle_set *s);
 static inline void idle_notify(idle_set *s)
 {
     unsigned st = atomic_load_explicit(&s->state, memory_order_relaxed);
-    if (!SEARCHING(st) && UNPARKED(st) < s->nworkers) idle_notify_slow(s);
+    if (!IDLE_SEARCHING(st) && IDLE_UNPARKED(st) < s->nworkers) idle_notify_slow(s);
 }
 
 /* Work was published where no running worker will see it unless woken (the inject queue,
