@@ -6,14 +6,14 @@
  * work be left in a queue while every worker sleeps (a lost wake-up)?
  *
  * What is modelled. WORKERS workers and one producer that injects ITEMS items, one at a
- * time (weft_rt_submit from a foreign thread: inject_push, then idle_notify(strict)).
+ * time (weft_rt_submit from a foreign thread: inject_push, then idle_notify_strict).
  * Everything done under the idle set's mutex is one atomic step; the lock-free reads of
  * `state` by producers are separate steps. The eventfd is a token per worker that unpark
  * sets and a wake-up consumes (it keeps an early write). A searching worker that finds
  * nothing parks, dropping its searching mark (idle_enter); one that finds work stops
  * searching and, when it was the last searcher, notifies one more (idle_found_work).
  * Spin interleaves whole statements (sequential consistency): in the C code the two
- * seq_cst fences (the producer's in idle_notify, the worker's after idle_enter) are what
+ * seq_cst fences (the producer's in idle_notify_strict, the worker's after idle_enter) are what
  * make these accesses behave so.
  *
  * Checked: once the producer is done and no process can move, every item was taken
@@ -42,7 +42,7 @@ bool token[WORKERS];  /* the eventfd */
 bool w_searching[WORKERS];
 bool producing = 1;
 
-/* idle_notify(rt, strict): wake one sleeper if nobody searches. */
+/* idle_notify_strict: wake one sleeper if nobody searches. */
 inline notify()
 {
     if
