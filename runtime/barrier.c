@@ -136,7 +136,6 @@ int weft_barrier_wait(weft_barrier *b)
     }
     if (index >= 0) barrier_exit(b);
     spin_unlock(&b->spin);
-    if (can_wait) waiter_abandon(&w);
     return r;
 }
 

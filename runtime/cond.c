@@ -45,7 +45,7 @@ static void cond_wake(weft_cond *c, int n)
 {
     spin_lock(&c->spin);
     waiter *w;
-    while (n > 0 && (w = waitlist_pop(&c->waiters))) n -= waiter_signal(w, 0, NULL);
+    for (; n > 0 && (w = waitlist_pop(&c->waiters)); n--) waiter_signal(w, 0, NULL);
     spin_unlock(&c->spin);
 }
 

@@ -97,7 +97,6 @@ int weft_event_wait(weft_event *e)
     spin_lock(&e->spin);
     if (atomic_load_explicit(&e->flag, memory_order_acquire)) {
         spin_unlock(&e->spin);
-        waiter_abandon(&w);
         return 0;
     }
     waitlist_append(&e->waiters, &w);

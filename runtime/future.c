@@ -115,7 +115,6 @@ int future_wait(weft_future *f, uint64_t deadline, int cancellable)
     spin_lock(&f->lock);
     if (future_is_done(f)) {
         spin_unlock(&f->lock);
-        waiter_abandon(&w);
         return 0;
     }
     waitlist_append(&f->waiters, &w);

@@ -14,7 +14,8 @@
  * Compensation: a waiter cancelled after its grant (WAIT_SIGNALED_CANCELLED) releases the
  * lock it was handed, which grants the next waiter: no wake-up is lost.
  * Orders: the acquiring CAS (acquire) pairs with the releasing CAS or store (release); a
- * hand-off is published by waiter_signal's CAS, which the woken waiter reads (acquire).
+ * hand-off is published by waiter_signal's release store, which the woken waiter reads
+ * (acquire).
  * Freeing a lock that is held or waited on is a usage error; free() refuses (and logs)
  * while a waiter is queued.
  */
@@ -65,7 +66,6 @@ int lock_acquire(weft_lock *l, int cancellable)
                                                   memory_order_relaxed)) {
             if (next == LOCK_HELD) { /* released meanwhile, nobody queued: ours */
                 spin_unlock(&l->spin);
-                waiter_abandon(&w);
                 return 0;
             }
             break;
@@ -132,10 +132,9 @@ int weft_lock_release(weft_lock *l)
         if (atomic_load_explicit(&l->state, memory_order_relaxed) & LOCK_QUEUED) break;
         spin_unlock(&l->spin); /* another release cleared QUEUED first: start over */
     }
-    waiter *w;
-    int granted = 0;
-    while (!granted && (w = waitlist_pop(&l->waiters))) granted = waiter_signal(w, 0, NULL);
-    int next = !granted ? 0 : l->waiters.head ? LOCK_HELD | LOCK_QUEUED : LOCK_HELD;
+    waiter *w = waitlist_pop(&l->waiters);
+    if (w) waiter_signal(w, 0, NULL);
+    int next = !w ? 0 : l->waiters.head ? LOCK_HELD | LOCK_QUEUED : LOCK_HELD;
     atomic_store_explicit(&l->state, next, memory_order_release);
     spin_unlock(&l->spin);
     return 0;

@@ -1,8 +1,8 @@
 /*
  * parker.c: see parker.h. The token is set with release by unpark and consumed with
  * acquire by park, so whatever the waker wrote before unparking is visible after park
- * returns. Each thread's parker is made lazily, held by the thread through a pthread key
- * (dropped at thread exit) and by every waiter that is waiting on it.
+ * returns. Each thread's parker is made lazily and kept through a pthread key until the
+ * thread exits: a waker is done with it before the thread's wait can end (waitq.c).
  */
 #include "parker.h"
 
@@ -17,7 +17,7 @@ static pthread_once_t parker_once = PTHREAD_ONCE_INIT;
 
 static void parker_thread_exit(void *p)
 {
-    parker_release(p);
+    mem_free(p, sizeof(parker));
 }
 
 static void parker_key_init(void)
@@ -33,7 +33,6 @@ parker *parker_current(void)
         p = mem_alloc(sizeof *p);
         if (!p) return NULL;
         atomic_init(&p->token, 0);
-        atomic_init(&p->refs, 1);
         pthread_setspecific(parker_key, p);
     }
     return p;
@@ -51,14 +50,4 @@ int parker_park(parker *p, uint64_t deadline)
 void parker_unpark(parker *p)
 {
     if (!atomic_exchange_explicit(&p->token, 1, memory_order_release)) futex_wake(&p->token, 1);
-}
-
-void parker_retain(parker *p)
-{
-    atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
-}
-
-void parker_release(parker *p)
-{
-    if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1) mem_free(p, sizeof *p);
 }

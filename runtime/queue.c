@@ -22,7 +22,6 @@
  *   - a putter waits only while the queue is full, or while a putter woken for the free
  *     room has yet to use it or pass it on;
  *   - a joiner waits only while `unfinished` > 0;
- *   - a listed waiter is still WAITING (waitq.h), so waiter_signal() on it succeeds.
  *
  * Getters are handed their item. A put with a getter waiting gives the item to the first
  * one (waiter_signal's value; the seq goes into its queue_getter) instead of storing it:
@@ -206,20 +205,18 @@ static int queue_has_room(const weft_queue *q)
 /* Hand item to the first waiting getter. Lock held; 1, or 0 if no getter waits. */
 static int queue_hand(weft_queue *q, void *item, uint64_t seq)
 {
-    waiter *w;
-    while ((w = waitlist_pop(&q->getters))) {
-        container_of(w, queue_getter, w)->seq = seq;
-        if (waiter_signal(w, 0, item)) return 1;
-    }
-    return 0;
+    waiter *w = waitlist_pop(&q->getters);
+    if (!w) return 0;
+    container_of(w, queue_getter, w)->seq = seq;
+    waiter_signal(w, 0, item);
+    return 1;
 }
 
 /* Wake the first putter that is still waiting (asyncio's _wakeup_next). Lock held. */
 static void queue_wake_putter(weft_queue *q)
 {
-    waiter *w;
-    while ((w = waitlist_pop(&q->putters)) && !waiter_signal(w, 0, NULL)) {
-    }
+    waiter *w = waitlist_pop(&q->putters);
+    if (w) waiter_signal(w, 0, NULL);
 }
 
 static void queue_wake_all(waitlist *l, int result)

@@ -113,7 +113,7 @@ int registry_dump(registry *r, FILE *out)
         for (task *t = s->head; t; t = t->reg_next, n++) {
             static const char *states[] = {"new", "scheduled", "running", "running", "suspended",
                                            "done"};
-            unsigned st = SCHED_RUN(atomic_load_explicit(&t->sched, memory_order_relaxed));
+            unsigned st = atomic_load_explicit(&t->sched, memory_order_relaxed);
             fprintf(out, "task %p '%s' %s%s%s\n", (void *)t, t->name ? t->name : "(unnamed)",
                     st < 6 ? states[st] : "?", t->waiting_on ? " waiting on " : "",
                     t->waiting_on ? t->waiting_on : "");

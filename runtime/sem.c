@@ -54,10 +54,9 @@ static void sem_wake(weft_sem *s)
 {
     waiter *w;
     while (s->value > 0 && (w = waitlist_pop(&s->waiters))) {
-        if (waiter_signal(w, 0, NULL)) {
-            s->value--;
-            s->pending++;
-        }
+        waiter_signal(w, 0, NULL);
+        s->value--;
+        s->pending++;
     }
 }
 
@@ -121,7 +120,6 @@ int weft_sem_acquire(weft_sem *s)
     if (!sem_busy(s)) {
         s->value--;
         spin_unlock(&s->spin);
-        waiter_abandon(&w);
         return 0;
     }
     waitlist_append(&s->waiters, &w);

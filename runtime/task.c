@@ -166,10 +166,10 @@ void task_wake(task *t)
 {
     unsigned s = atomic_load_explicit(&t->sched, memory_order_acquire);
     for (;;) {
-        unsigned run = SCHED_RUN(s), next = task_woken(run);
-        if (next == run) return; /* NEW, SCHEDULED, NOTIFIED, DONE: it will look again anyway */
-        if (atomic_compare_exchange_weak_explicit(&t->sched, &s, SCHED(next, SCHED_WAIT(s)),
-                                                  memory_order_acq_rel, memory_order_acquire)) {
+        unsigned next = task_woken(s);
+        if (next == s) return; /* NEW, SCHEDULED, NOTIFIED, DONE: it will look again anyway */
+        if (atomic_compare_exchange_weak_explicit(&t->sched, &s, next, memory_order_acq_rel,
+                                                  memory_order_acquire)) {
             if (next == T_SCHEDULED) sched_ready(t);
             return;
         }

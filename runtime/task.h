@@ -1,8 +1,7 @@
 /*
  * task: a future that runs a stackful coroutine.
  *
- * Scheduling state (`sched`, one atomic word, the only thing wakers touch; its run part,
- * SCHED_RUN, is one of these, and its wait part, SCHED_WAIT, is the current wait's state):
+ * Scheduling state (`sched`, one atomic word, the only part of a task wakers touch):
  *   NEW        spawned, not started; whoever moves it NEW -> RUNNING runs the body
  *              (a worker that popped it, or an awaiter running it inline)
  *   SCHEDULED  in a run queue, will be resumed
@@ -18,7 +17,7 @@
  * the awaiter's stack (Cilk/Lace-style); `stack_owner` names whose stack a task runs on.
  *
  * The runtime holds one reference on a task from spawn until it is done. A wake-up needs
- * none: ending a wait and scheduling the task is one CAS on `sched` (waitq.c's end_wait).
+ * none: a waker touches the task only while the task cannot leave its wait (waitq.c).
  */
 #ifndef WEFT_TASK_H
 #define WEFT_TASK_H
@@ -33,14 +32,6 @@
 #include "stack.h"
 
 enum { T_NEW, T_SCHEDULED, T_RUNNING, T_NOTIFIED, T_IDLE, T_DONE };
-
-/* The state of the task's current wait (waitq.c), kept in the same word as the run state,
- * so that ending a wait and making the task runnable is one CAS. */
-enum { W_NONE, W_WAITING, W_SIGNALED, W_CANCELLED, W_TIMEDOUT };
-
-#define SCHED_RUN(s) ((s)&7u)
-#define SCHED_WAIT(s) (((s) >> 3) & 7u)
-#define SCHED(run, wait) ((unsigned)(run) | (unsigned)(wait) << 3)
 
 typedef struct task {
     weft_future fut;      /* first: a task is a future; fut.rt is the task's runtime */
@@ -82,16 +73,6 @@ static inline task *task_of(weft_future *f)
 task *task_current(void); /* the running task, NULL outside tasks */
 /* Make t runnable if it is suspended (or note the wake-up if it is running). */
 void task_wake(task *t);
-/* Move the run part of t->sched from `from` to `to`, keeping the wait part. */
-static inline int task_sched_move(task *t, unsigned from, unsigned to)
-{
-    unsigned s = atomic_load_explicit(&t->sched, memory_order_acquire);
-    while (SCHED_RUN(s) == from)
-        if (atomic_compare_exchange_weak_explicit(&t->sched, &s, SCHED(to, SCHED_WAIT(s)),
-                                                  memory_order_acq_rel, memory_order_acquire))
-            return 1;
-    return 0;
-}
 /* The run state a wake-up moves `run` to; `run` itself when there is nothing to do. */
 static inline unsigned task_woken(unsigned run)
 {
@@ -107,15 +88,12 @@ void task_shutdown_cancel(task *t);
  * current worker: 1, or 0 if there is nothing to run (the entry was stale, or the task was
  * cancelled before it started and has been settled). */
 int task_start(struct worker *w, task *t);
-/* SCHEDULED -> RUNNING for a task taken from a queue through its resume entry. Others
- * change a SCHEDULED task's word only to end a wait that is still W_WAITING (a
- * cancellation woke it mid-wait): otherwise a plain store does, and saves a locked
- * instruction per switch. */
+/* SCHEDULED -> RUNNING for a task taken from a queue through its resume entry. Nobody
+ * else writes a SCHEDULED (or NOTIFIED) task's word, since a wake-up has nothing to do
+ * there: a plain store does, and the queue it came from ordered it after the waker's. */
 static inline void task_resume_scheduled(task *t)
 {
-    unsigned s = atomic_load_explicit(&t->sched, memory_order_acquire);
-    if (SCHED_WAIT(s) == W_WAITING) task_sched_move(t, T_SCHEDULED, T_RUNNING);
-    else atomic_store_explicit(&t->sched, SCHED(T_RUNNING, SCHED_WAIT(s)), memory_order_relaxed);
+    atomic_store_explicit(&t->sched, T_RUNNING, memory_order_relaxed);
 }
 void task_free(task *t);
 

@@ -87,10 +87,9 @@ static int group_abort(weft_taskgroup *g)
 /* Under g->lock: one more child is settled; the joiner wakes when all are. */
 static void group_settle_locked(weft_taskgroup *g)
 {
-    waiter *w;
     if (++g->nsettled != g->nchildren) return;
-    while ((w = waitlist_pop(&g->joiners)) && !waiter_signal(w, 0, NULL)) {
-    }
+    waiter *w = waitlist_pop(&g->joiners);
+    if (w) waiter_signal(w, 0, NULL);
 }
 
 static void group_child_done(weft_future *child, void *arg)
@@ -232,7 +231,6 @@ int weft_taskgroup_join(weft_taskgroup *g)
         spin_lock(&g->lock);
         if (g->nsettled == g->nchildren) {
             spin_unlock(&g->lock);
-            waiter_abandon(&w);
             break;
         }
         waitlist_append(&g->joiners, &w);

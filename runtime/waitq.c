@@ -1,20 +1,20 @@
 /*
  * waitq.c: the one waiting mechanism (see waitq.h for the protocol).
  *
- * A task's wait state lives in the task's scheduling word (task.h: SCHED_WAIT), next to
- * its run state: ending the wait and making the task runnable is one CAS (end_wait),
- * after which the ender never touches the task again, so no reference is needed to keep
- * the task alive across a wake-up. A task has one wait at a time: waiter_init starts it
- * (-> W_WAITING) and it ends by one move out of W_WAITING (to how it ended, which stays
- * until the next wait begins, since only W_WAITING means anything to others), or by
- * waiter_abandon (back to W_NONE).
- * A plain thread's wait state is the waiter's own `state`, and the waiter holds a reference
- * on the thread's parker, dropped by whoever ends the wait.
+ * A wait's state is the waiter's `state`, on the waiter's own stack. It leaves WAITING
+ * once: the waiter itself moves it straight to CANCELLED (a task's cancellation) or
+ * TIMEDOUT (a thread's deadline); anyone else (a waker, a task's deadline timer) moves it
+ * to ENDING, wakes the task or thread, and then stores SIGNALED or TIMEDOUT (release, so
+ * result and value travel with it). A waiter that finds ENDING waits for the end: until
+ * then the ender may still be touching the task (a wake-up is a CAS on its scheduling word)
+ * or the thread's parker, which must not go away meanwhile. A wake-up therefore needs no
+ * reference on the task, and starting a wait touches nothing shared.
  *
- * Transitions out of WAITING are CAS operations; for a waiter in a list they are also made
- * under the list's lock, so a waker that popped a waiter and a waiter that unlinks itself
- * (cancelled, timed out) never disagree about membership. A deadline is a timer node
- * inside the waiter; the waiter always disarms it (timer_cancel waits out a firing
+ * Moves out of WAITING for a waiter in a list are made under the list's lock, which is
+ * what keeps "in the list" == WAITING: a waker pops and signals with a plain store, and a
+ * waiter that ends itself unlinks itself. A waiter in no list (a sleep) has only itself
+ * and its deadline to race with: those moves are CAS operations. A deadline is a timer
+ * node inside the waiter; the waiter always disarms it (timer_cancel waits out a firing
  * callback) before returning, so the record can die with the stack frame.
  */
 #include "waitq.h"
@@ -27,106 +27,58 @@
 #include "task.h"
 #include "worker.h"
 
-/* The task's wait part: keep the run part, set the wait part to `wait`. */
-static void task_set_wait(task *t, unsigned wait)
-{
-    unsigned s = atomic_load_explicit(&t->sched, memory_order_relaxed);
-    while (!atomic_compare_exchange_weak_explicit(&t->sched, &s, SCHED(SCHED_RUN(s), wait),
-                                                  memory_order_acq_rel, memory_order_relaxed)) {
-    }
-}
-
-static unsigned task_wait_state(task *t)
-{
-    return SCHED_WAIT(atomic_load_explicit(&t->sched, memory_order_acquire));
-}
-
 int waiter_init(waiter *w, spinlock *lock, waitlist *list, const char *what)
 {
     worker *wk = worker_current();
-    w->next = w->prev = NULL;
     w->task = wk ? wk->current : NULL;
     w->parker = NULL;
     if (!w->task) {
         if (wk) return -EPERM;
         w->parker = parker_current();
         if (!w->parker) return -ENOMEM;
-        parker_retain(w->parker);
-    } else {
-        task_set_wait(w->task, W_WAITING);
     }
+    w->next = w->prev = NULL;
     w->lock = lock;
     w->list = list;
     w->result = 0;
     w->value = NULL;
     w->what = what;
-    atomic_init(&w->state, WAITER_WAITING);
+    atomic_store_explicit(&w->state, WAITER_WAITING, memory_order_relaxed);
     return 0;
 }
 
-void waiter_abandon(waiter *w)
+/* The second half of an end by someone other than the waiter, which found w WAITING and
+ * marked it ENDING: wake the task or thread, then publish how the wait ended. After
+ * that store the waiter may return at any moment: nothing of it is touched again. */
+static void end_and_wake(waiter *w, int end)
 {
-    if (w->task) task_set_wait(w->task, W_NONE);
-    else parker_release(w->parker);
+    if (w->task) task_wake(w->task);
+    else parker_unpark(w->parker);
+    atomic_store_explicit(&w->state, end, memory_order_release);
 }
 
-/* End t's wait with `end` (W_SIGNALED, W_TIMEDOUT) and make t runnable, in one CAS: 1 if
- * this call ended it, 0 if it had already ended. After a 1, t may run and finish at any
- * moment: the caller must not touch t, or anything t owns, again. */
-static int end_wait(task *t, unsigned end)
-{
-    unsigned s = atomic_load_explicit(&t->sched, memory_order_acquire);
-    for (;;) {
-        if (SCHED_WAIT(s) != W_WAITING) return 0;
-        unsigned run = SCHED_RUN(s), next = task_woken(run);
-        if (atomic_compare_exchange_weak_explicit(&t->sched, &s, SCHED(next, end),
-                                                  memory_order_acq_rel, memory_order_acquire)) {
-            if (run == T_IDLE) sched_ready(t); /* queued: it cannot run before we are done */
-            return 1;
-        }
-    }
-}
-
-/* Move a thread's waiter from WAITING to `end`; the winner owns its parker reference. */
-static int thread_end(waiter *w, int end)
-{
-    int expected = WAITER_WAITING;
-    return atomic_compare_exchange_strong_explicit(&w->state, &expected, end,
-                                                   memory_order_acq_rel, memory_order_acquire);
-}
-
-static void thread_wake(parker *p)
-{
-    parker_unpark(p);
-    parker_release(p);
-}
-
-int waiter_signal(waiter *w, int result, void *value)
+void waiter_signal(waiter *w, int result, void *value)
 {
     w->result = result;
     w->value = value;
-    if (w->task) return end_wait(w->task, W_SIGNALED); /* w may be gone after a 1 */
-    parker *p = w->parker;
-    if (!thread_end(w, WAITER_SIGNALED)) return 0;
-    thread_wake(p);
-    return 1;
+    atomic_store_explicit(&w->state, WAITER_ENDING, memory_order_relaxed);
+    end_and_wake(w, WAITER_SIGNALED);
 }
 
-/* End w from its own side: the waiting task (cancelled) or thread (timed out). */
+/* WAITING -> `to`, for a move that may race with another (a waiter in no list): 1 if won. */
+static int waiter_claim(waiter *w, int to)
+{
+    int expected = WAITER_WAITING;
+    return atomic_compare_exchange_strong_explicit(&w->state, &expected, to, memory_order_acq_rel,
+                                                   memory_order_acquire);
+}
+
+/* End w from its own side: the waiting task (cancelled) or thread (timed out). 1 if this
+ * ended it; 0 if it was ending or ended already (a grant won). */
 static int waiter_end_self(waiter *w, int end)
 {
     if (w->lock) spin_lock(w->lock);
-    int won;
-    if (w->task) {
-        unsigned s = atomic_load_explicit(&w->task->sched, memory_order_acquire);
-        won = 0;
-        while (SCHED_WAIT(s) == W_WAITING && !won)
-            won = atomic_compare_exchange_weak_explicit(&w->task->sched, &s,
-                                                        SCHED(SCHED_RUN(s), W_CANCELLED),
-                                                        memory_order_acq_rel, memory_order_acquire);
-    } else {
-        won = thread_end(w, end);
-    }
+    int won = waiter_claim(w, end);
     if (won && w->list) waitlist_remove(w->list, w);
     if (w->lock) spin_unlock(w->lock);
     return won;
@@ -137,7 +89,10 @@ static void deadline_fire(timer_node *node)
     waiter *w = container_of(node, waiter, deadline);
     if (w->lock) spin_lock(w->lock);
     /* the waiter outlives this callback: it disarms the timer before it returns */
-    if (end_wait(w->task, W_TIMEDOUT) && w->list) waitlist_remove(w->list, w);
+    if (waiter_claim(w, WAITER_ENDING)) {
+        if (w->list) waitlist_remove(w->list, w);
+        end_and_wake(w, WAITER_TIMEDOUT);
+    }
     if (w->lock) spin_unlock(w->lock);
 }
 
@@ -162,12 +117,21 @@ int wait_check_cancel(void)
     return t ? task_check_cancel(t) : 0;
 }
 
+/* How w ended, once the ender (if any) is done with it. */
+static int waiter_outcome(waiter *w)
+{
+    int end;
+    for (unsigned spins = 0;
+         (end = atomic_load_explicit(&w->state, memory_order_acquire)) == WAITER_ENDING; spins++)
+        spin_pause(spins);
+    return end == WAITER_TIMEDOUT ? -ETIMEDOUT : end == WAITER_CANCELLED ? -ECANCELED : 0;
+}
+
 static int park_task(waiter *w, int cancellable)
 {
     task *t = w->task;
     t->waiting_on = w->what;
-    for (;;) {
-        if (task_wait_state(t) != W_WAITING) break;
+    while (atomic_load_explicit(&w->state, memory_order_acquire) == WAITER_WAITING) {
         if (cancellable && task_check_cancel(t)) {
             if (waiter_end_self(w, WAITER_CANCELLED)) break;
             /* granted meanwhile: deliver the cancellation with the grant below */
@@ -177,21 +141,15 @@ static int park_task(waiter *w, int cancellable)
         task_suspend();
     }
     t->waiting_on = NULL;
-    unsigned end = task_wait_state(t); /* stays until the next wait begins: nobody looks */
-    return end == W_TIMEDOUT ? -ETIMEDOUT : end == W_CANCELLED ? -ECANCELED : 0;
+    return waiter_outcome(w);
 }
 
 static int park_thread(waiter *w, uint64_t deadline)
 {
-    while (atomic_load_explicit(&w->state, memory_order_acquire) == WAITER_WAITING) {
-        if (parker_park(w->parker, deadline) == -ETIMEDOUT &&
-            waiter_end_self(w, WAITER_TIMEDOUT)) {
-            parker_release(w->parker);
+    while (atomic_load_explicit(&w->state, memory_order_acquire) == WAITER_WAITING)
+        if (parker_park(w->parker, deadline) == -ETIMEDOUT && waiter_end_self(w, WAITER_TIMEDOUT))
             break;
-        }
-    }
-    int end = atomic_load_explicit(&w->state, memory_order_acquire);
-    return end == WAITER_TIMEDOUT ? -ETIMEDOUT : end == WAITER_CANCELLED ? -ECANCELED : 0;
+    return waiter_outcome(w);
 }
 
 int waiter_park(waiter *w, uint64_t deadline, int cancellable)

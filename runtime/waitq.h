@@ -3,22 +3,19 @@
  * timeouts, I/O) parks its caller on a `waiter` record that lives on the caller's stack,
  * so waiting allocates nothing.
  *
- * A waiter ends exactly once, by one atomic transition out of WAITING:
+ * A waiter ends exactly once, by one move out of WAITING:
  *   SIGNALED  a waker granted it (result and value are then valid),
  *   CANCELLED the waiting task's cancellation won,
  *   TIMEDOUT  its deadline won.
- * The loser of that race compensates (a waker moves on to the next waiter; a cancelled
- * waiter that was granted hands the grant back): this is how no wake-up is ever lost.
+ * The loser of that race compensates (a cancelled waiter that was granted hands the grant
+ * back): this is how no wake-up is ever lost.
  *
  * Lifetime: a waiter in a list is guarded by the list owner's spinlock (`lock`); all of
- * its transitions happen under that lock, so "in the list" == WAITING there. A waker
- * unlinks the waiter, calls waiter_signal() still holding the lock, and never touches the
- * record again. For a task, ending the wait and making the task runnable is a single CAS
- * on the task's scheduling word, so nothing of the task is touched after it either; a
- * thread's waiter holds a reference on its parker that the winner drops after waking it.
- *
- * A task has one wait at a time: every waiter_init() is followed by waiter_park() or
- * waiter_abandon() before the task starts another wait.
+ * its transitions happen under that lock, so "in the list" == WAITING there, and a waker
+ * that pops a waiter always wins it. Someone other than the waiter itself who ends a wait
+ * (a waker, a deadline) marks it ENDING, wakes the task or thread, and only then stores
+ * how it ended; the waiter does not leave its wait while it sees ENDING. So the ender may
+ * touch the waiter, its task and its parker until that last store, and never after.
  *
  * Inside a task the waiter suspends the task; on a plain thread it blocks on a futex
  * (parker.c); on a worker thread outside any task it refuses (-EPERM).
@@ -29,7 +26,7 @@
  *     int r = waiter_init(&w, &l->lock, &l->waiters, "lock");   // before taking the lock
  *     if (r) return r;
  *     spin_lock(&l->lock);
- *     if (can take it now) { take; spin_unlock(&l->lock); waiter_abandon(&w); return 0; }
+ *     if (can take it now) { take; spin_unlock(&l->lock); return 0; }   // w is just dropped
  *     waitlist_append(&l->waiters, &w);
  *     spin_unlock(&l->lock);
  *     r = waiter_park(&w, UINT64_MAX, 1);
@@ -37,7 +34,7 @@
  *     return r;                                   // 0: granted; -ECANCELED; -ETIMEDOUT
  *
  *   and the waker, holding l->lock:
- *     while ((w = waitlist_pop(&l->waiters)) && !waiter_signal(w, 0, grant)) {}
+ *     if ((w = waitlist_pop(&l->waiters))) waiter_signal(w, 0, grant);
  *
  * waiter_park() checks the task's pending cancellation (and runtime shutdown) itself before
  * every suspension, so a primitive needs no cancellation code beyond the two lines above.
@@ -54,7 +51,7 @@
 struct task;
 struct parker;
 
-enum { WAITER_WAITING, WAITER_SIGNALED, WAITER_CANCELLED, WAITER_TIMEDOUT };
+enum { WAITER_WAITING, WAITER_ENDING, WAITER_SIGNALED, WAITER_CANCELLED, WAITER_TIMEDOUT };
 
 /* waiter_park() results besides 0 (signaled), -ECANCELED and -ETIMEDOUT: */
 #define WAIT_SIGNALED_CANCELLED 1 /* signaled, but a cancellation arrived before the task
@@ -77,10 +74,10 @@ typedef struct waitlist {
     waiter *head, *tail;
 } waitlist;
 
-/* Bind w to the caller (task or thread). 0, or -EPERM on a worker outside a task. */
+/* Bind w to the caller (task or thread). 0, or -EPERM on a worker outside a task, or
+ * -ENOMEM for a thread whose parker cannot be made. A waiter that turns out not to be
+ * needed (never appended, never parked) is simply dropped. */
 int waiter_init(waiter *w, spinlock *lock, waitlist *list, const char *what);
-/* Abandon an initialised waiter that was never parked (the wait was not needed). */
-void waiter_abandon(waiter *w);
 
 /* List operations; the caller holds the list's lock. */
 static inline void waitlist_append(waitlist *l, waiter *w)
@@ -115,9 +112,9 @@ static inline size_t waitlist_count(const waitlist *l) /* for messages: walks th
     return n;
 }
 
-/* Grant w (already unlinked, lock held by the caller). 1 if granted; 0 if w had already
- * ended (cancelled or timed out), in which case the caller passes the grant on. */
-int waiter_signal(waiter *w, int result, void *value);
+/* Grant w, just popped from its list with the list's lock held (so it is WAITING): it
+ * ends SIGNALED with result and value, and its task or thread is woken. */
+void waiter_signal(waiter *w, int result, void *value);
 
 /* Wait until w ends or `deadline` (CLOCK_MONOTONIC ns, UINT64_MAX = none) passes. With
  * `cancellable` 0, cancellation requests stay pending for a later wait. */

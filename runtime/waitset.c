@@ -33,10 +33,9 @@ static int satisfied_locked(const waitset *s)
 /* Under s->lock: wake one waiter if the condition holds. */
 static void wake_locked(waitset *s)
 {
-    waiter *w;
     if (!satisfied_locked(s)) return;
-    while ((w = waitlist_pop(&s->waiters)) && !waiter_signal(w, 0, NULL)) {
-    }
+    waiter *w = waitlist_pop(&s->waiters);
+    if (w) waiter_signal(w, 0, NULL);
 }
 
 /* Under s->lock. A future done before the set was made is never late. */
@@ -119,7 +118,6 @@ int waitset_wait(waitset *s, uint64_t deadline, int cancellable, const char *wha
     spin_lock(&s->lock);
     if (satisfied_locked(s)) {
         spin_unlock(&s->lock);
-        waiter_abandon(&w);
         return 0;
     }
     waitlist_append(&s->waiters, &w);

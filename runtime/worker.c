@@ -171,18 +171,21 @@ static force_inline void after_switch(worker *w)
     switch (w->switch_reason) {
     case SWITCH_SUSPEND: {
         if (t->reg_shard == REG_NONE) registry_add(&w->rt->reg, (unsigned)w->id, t);
-        if (task_sched_move(t, T_RUNNING, T_IDLE)) break;
-        /* woken while still running: it goes straight back to a queue */
-        task_sched_move(t, T_NOTIFIED, T_SCHEDULED);
+        unsigned running = T_RUNNING;
+        if (atomic_compare_exchange_strong_explicit(&t->sched, &running, T_IDLE,
+                                                    memory_order_acq_rel, memory_order_acquire))
+            break;
+        /* woken while still running (NOTIFIED, which a wake-up leaves alone): it goes
+         * straight back to a queue */
+        atomic_store_explicit(&t->sched, T_SCHEDULED, memory_order_relaxed);
         sched_ready(t);
         break;
     }
     case SWITCH_YIELD: {
-        /* RUNNING or NOTIFIED -> SCHEDULED. A yield is never inside a wait, so the only
-         * other writer now is a wake-up (RUNNING -> NOTIFIED), which a task on its way back
-         * to a queue does not need: a plain store, which the queue's push publishes. */
-        unsigned s = atomic_load_explicit(&t->sched, memory_order_relaxed);
-        atomic_store_explicit(&t->sched, SCHED(T_SCHEDULED, SCHED_WAIT(s)), memory_order_relaxed);
+        /* RUNNING or NOTIFIED -> SCHEDULED. The only other writer now is a wake-up
+         * (RUNNING -> NOTIFIED), which a task on its way back to a queue does not need:
+         * a plain store, which the queue's push publishes. */
+        atomic_store_explicit(&t->sched, T_SCHEDULED, memory_order_relaxed);
         if (t->pinned) {
             runnable_list_push(&w->local, &t->link);
         } else { /* an idle peer may take it while we run the next */
