@@ -16,6 +16,9 @@
  * and its deadline to race with: those moves are CAS operations. A deadline is a timer
  * node inside the waiter; the waiter always disarms it (timer_cancel waits out a firing
  * callback) before returning, so the record can die with the stack frame.
+ *
+ * tests/model/waiter.pml model-checks this protocol for a task (waker, deadline and
+ * cancellation racing a suspend and resume), and three broken variants of it.
  */
 #include "waitq.h"
 
