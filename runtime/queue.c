@@ -82,8 +82,8 @@ typedef struct queue_getter {
 typedef int (*queue_cmp)(const void *a, const void *b);
 
 struct weft_queue {
-    spinlock lock cache_aligned; /* alone on its line: spinners do not slow the holder */
-    uint32_t magic cache_aligned;
+    spinlock lock;
+    uint32_t magic;
     uint8_t kind;
     uint8_t shut;   /* QUEUE_OPEN, QUEUE_SHUT, QUEUE_SHUT_IMMEDIATE */
     size_t maxsize; /* 0: unbounded */
@@ -326,13 +326,12 @@ static noinline int queue_get_wait(weft_queue *q, void **item)
 
 static weft_queue *queue_new(int kind, size_t maxsize, queue_cmp cmp)
 {
-    weft_queue *q = mem_aligned(sizeof *q, CACHE_LINE);
-    if (q) memset(q, 0, sizeof *q);
+    weft_queue *q = mem_zalloc(sizeof *q);
     if (!q) goto fail;
     q->cap = QUEUE_MIN_CAP;
     q->slots = mem_alloc(q->cap * sizeof *q->slots);
     if (!q->slots) {
-        mem_free_aligned(q, sizeof *q, CACHE_LINE);
+        mem_free(q, sizeof *q);
         goto fail;
     }
     spin_init(&q->lock);
@@ -377,7 +376,7 @@ void weft_queue_free(weft_queue *q)
     }
     q->magic = QUEUE_FREED;
     mem_free(q->slots, q->cap * sizeof *q->slots);
-    mem_free_aligned(q, sizeof *q, CACHE_LINE);
+    mem_free(q, sizeof *q);
 }
 
 int weft_queue_put_nowait(weft_queue *q, void *item)
