@@ -10,10 +10,12 @@
 typedef enum { OBJ_TASK, OBJ_FUTURE, OBJ_CLASSES } obj_class;
 
 /* A thread's magazines: `cur` (objects linked through their first word, `n` of them) and
- * one full `spare`. Owned by one thread (a worker) and touched by it alone. */
+ * one full `spare`, and [fresh, fresh_end), objects carved for it and never handed out.
+ * Owned by one thread (a worker) and touched by it alone. */
 typedef struct objpool_bin {
     void *cur, *spare;
     unsigned n;
+    char *fresh, *fresh_end;
 } objpool_bin;
 
 typedef struct objpool_cache {
