@@ -117,9 +117,8 @@ static int chunk_new(struct shared *s)
     return 0;
 }
 
-/* Up to `want` objects of class c carved from the chunk, untouched: their range's end, or
- * NULL when out of memory (the first is at the returned value minus n * stride). The
- * caller holds the lock. */
+/* Carve up to `want` objects of class c, untouched, from the chunk: they are [*lo, the
+ * returned end); NULL when out of memory. The caller holds the lock. */
 static char *carve(obj_class c, size_t want, char **lo)
 {
     struct shared *s = &shared[c];

@@ -68,7 +68,8 @@ void waiter_signal(waiter *w, int result, void *value)
     end_and_wake(w, WAITER_SIGNALED);
 }
 
-/* WAITING -> `to`, for a move that may race with another (a waiter in no list): 1 if won. */
+/* WAITING -> `to` by CAS: 1 if won. Under a list's lock nothing races it; a waiter in no
+ * list (a sleep) races its deadline against its cancellation. */
 static int waiter_claim(waiter *w, int to)
 {
     int expected = WAITER_WAITING;
