@@ -10,7 +10,7 @@
 #
 # With no arguments it runs tests/unit/test_coro.c with runtime/coro.c. The arch file and
 # tests/tap.c are always added. Needs (Debian): gcc-aarch64-linux-gnu qemu-user
-# libc6-arm64-cross.
+# libc6-arm64-cross libc6-dev-arm64-cross (its headers: only a recommendation of the compiler).
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -20,7 +20,7 @@ cc=${AARCH64_CC:-aarch64-linux-gnu-gcc}
 for tool in "$cc" qemu-aarch64; do
     command -v "$tool" >/dev/null || {
         echo "$0: $tool not found (apt-get install gcc-aarch64-linux-gnu qemu-user" \
-             "libc6-arm64-cross)" >&2
+             "libc6-arm64-cross libc6-dev-arm64-cross)" >&2
         exit 2
     }
 done
