@@ -235,9 +235,10 @@ void weft_future_retain(weft_future *f)
 void weft_future_release(weft_future *f)
 {
     if (!future_valid(f)) return;
+    unsigned refs = atomic_load_explicit(&f->refs, memory_order_acquire);
+    if (refs == 2 && f->is_task && task_release_spawned(task_of(f))) return;
     /* The only reference left needs no read-modify-write: nobody else can take one now */
-    if (!future_refs_are(f, 1) && atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
-        return;
+    if (refs != 1 && atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1) return;
     /* A completer that holds no reference (set_result from any thread) may still be inside
      * its critical section after an awaiter saw the future done: let it leave first. Anyone
      * else who could take the lock holds a reference, so nobody takes it after that. */

@@ -77,6 +77,16 @@ void task_free(task *t)
     objpool_free(OBJ_TASK, t);
 }
 
+int task_release_spawned(task *t)
+{
+    /* The slot is this worker's alone, so the entry in it cannot be taken meanwhile, and
+     * nobody else holds a reference to take another one with: the two are all there are. */
+    worker *w = worker_current();
+    if (!w || w->lifo != &t->start_link) return 0;
+    atomic_store_explicit(&t->fut.refs, 1, memory_order_relaxed);
+    return 1;
+}
+
 /* The body has returned (or never ran): settle the future. `held`: the references to t the
  * caller holds (0: it cannot tell); when they are all there are, without the lock. */
 static void task_finish(task *t, void *result, int never_ran, unsigned held)

@@ -96,5 +96,9 @@ static inline void task_resume_scheduled(task *t)
     atomic_store_explicit(&t->sched, T_RUNNING, memory_order_relaxed);
 }
 void task_free(task *t);
+/* Drop the caller's handle to t, whose references are 2, without a read-modify-write when
+ * the other is the start entry in the caller's own LIFO slot (a spawn whose handle is let
+ * go at once): 1 if done, 0 if the caller must drop it the usual way. */
+int task_release_spawned(task *t);
 
 #endif
