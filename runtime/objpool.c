@@ -154,10 +154,6 @@ static noinline void *alloc_slow(obj_class c)
     objpool_cache *cache = thread_cache;
     objpool_bin *b = cache ? &cache->bins[c] : NULL;
     size_t size = stride(c);
-    if (b && b->fresh < b->fresh_end) {
-        b->fresh += size;
-        return b->fresh - size;
-    }
     free_obj *mag = b ? b->spare : NULL;
     size_t count = MAG;
     if (mag) {
@@ -190,11 +186,18 @@ static noinline void *alloc_slow(obj_class c)
 void *objpool_alloc(obj_class c)
 {
     objpool_cache *cache = thread_cache;
-    if (likely(cache && cache->bins[c].cur)) {
-        free_obj *o = cache->bins[c].cur;
-        cache->bins[c].cur = o->next;
-        cache->bins[c].n--;
-        return o;
+    if (likely(cache)) {
+        objpool_bin *b = &cache->bins[c];
+        free_obj *o = b->cur;
+        if (likely(o)) {
+            b->cur = o->next;
+            b->n--;
+            return o;
+        }
+        if (b->fresh < b->fresh_end) { /* never handed out: nothing to read */
+            b->fresh += stride(c);
+            return b->fresh - stride(c);
+        }
     }
     return alloc_slow(c);
 }
