@@ -195,8 +195,9 @@ void *objpool_alloc(obj_class c)
             return o;
         }
         if (b->fresh < b->fresh_end) { /* never handed out: nothing to read */
-            b->fresh += stride(c);
-            return b->fresh - stride(c);
+            char *fresh = b->fresh;
+            b->fresh = fresh + stride(c);
+            return fresh;
         }
     }
     return alloc_slow(c);
