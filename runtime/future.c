@@ -236,6 +236,7 @@ void weft_future_release(weft_future *f)
 {
     if (!future_valid(f)) return;
     unsigned refs = atomic_load_explicit(&f->refs, memory_order_acquire);
+    /* a spawn's handle let go at once, its start entry still in our LIFO slot */
     if (refs == 2 && f->is_task && task_release_spawned(task_of(f))) return;
     /* The only reference left needs no read-modify-write: nobody else can take one now */
     if (refs != 1 && atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1) return;
