@@ -7,7 +7,7 @@
  * several runtimes at once, each task seeing its own runtime, awaiting across them;
  * 16 workers on a small machine running a task tree, an await chain and a future relay
  * with exact totals; shutdown while tasks sleep for 1000 s cancels them promptly, waits
- * for what they do after, and never starts the tasks they spawn; weft_stats counters;
+ * for what they do after, and never starts the tasks they spawn; weft_stats counters (tasks run, timers fired, queue depth, steals, parks);
  * weft_dump_tasks names sleeping tasks; weft_worker_id is -1 off workers; shutdown and
  * free from inside the runtime are refused without harm.
  */
@@ -638,6 +638,64 @@ static void test_sixteen_workers(void)
     weft_rt_free(rt);
 }
 
+/* ---- weft_stats: queue depth, steals, parks ----------------------------------------- */
+
+enum { STAT_TASKS = 200 };
+
+static void *stat_spin(void *arg)
+{
+    volatile unsigned x = 0;
+    for (unsigned i = 0; i < 20000; i++) x += i;
+    return arg;
+}
+
+/* Spawn STAT_TASKS without yielding (all but the newest wait in this worker's deque), await
+ * them, then sleep, so this worker parks with nothing else to do. */
+static void *stat_main(void *arg)
+{
+    (void)arg;
+    weft_future *t[STAT_TASKS];
+    for (int i = 0; i < STAT_TASKS; i++) t[i] = weft_spawn(stat_spin, NULL);
+    for (int i = 0; i < STAT_TASKS; i++) {
+        weft_await(t[i], NULL);
+        weft_future_release(t[i]);
+    }
+    weft_sleep(0.05);
+    return NULL;
+}
+
+static void test_stats(void)
+{
+    for (unsigned workers = 1; workers <= 2; workers++) {
+        weft_config cfg = config_with(workers);
+        weft_rt *rt = weft_rt_new(&cfg);
+        if (!rt) BAIL_OUT("weft_rt_new: %s", strerror(errno));
+        ok(run_in(rt, stat_main, NULL, NULL) == 0, "%u worker(s): %d tasks spawned at once ran",
+           workers, STAT_TASKS);
+        weft_worker_stats st[2];
+        memset(st, 0, sizeof st);
+        weft_stats(rt, st, 2);
+        uint64_t depth = 0, steals = 0, stolen = 0, parks = 0;
+        for (unsigned i = 0; i < workers; i++) {
+            depth = st[i].max_queue_depth > depth ? st[i].max_queue_depth : depth;
+            steals += st[i].steals;
+            stolen += st[i].stolen_from;
+            parks += st[i].parks;
+        }
+        cmp_ok(parks, >=, 1, "%u worker(s): the sleep parked a worker", workers);
+        cmp_ok(steals, ==, stolen, "%u worker(s): tasks stolen (%llu) == tasks stolen from",
+               workers, (unsigned long long)steals);
+        if (workers == 1) {
+            cmp_ok(depth, >=, STAT_TASKS - 1, "1 worker: max_queue_depth saw the burst");
+            cmp_ok(steals, ==, 0, "1 worker: nothing to steal from");
+        } else {
+            cmp_ok(steals, >, 0, "2 workers: the idle one stole part of the burst");
+        }
+        cmp_ok(weft_rt_shutdown(rt, 10), ==, 0, "%u worker(s): shutdown", workers);
+        weft_rt_free(rt);
+    }
+}
+
 /* ---- shutdown while tasks sleep ----------------------------------------------------- */
 
 enum { SLEEPING = 200, FAILING = 50 };
@@ -1013,6 +1071,7 @@ int main(void)
     test_rt_lifecycle();
     test_several_runtimes();
     test_sixteen_workers();
+    test_stats();
     test_shutdown_sleeping();
     test_shutdown_unstarted();
     test_dump_tasks();
