@@ -7,9 +7,10 @@
  * several runtimes at once, each task seeing its own runtime, awaiting across them;
  * 16 workers on a small machine running a task tree, an await chain and a future relay
  * with exact totals; shutdown while tasks sleep for 1000 s cancels them promptly, waits
- * for what they do after, and never starts the tasks they spawn; weft_stats counters (tasks run, timers fired, queue depth, steals, parks);
- * weft_dump_tasks names sleeping tasks; weft_worker_id is -1 off workers; shutdown and
- * free from inside the runtime are refused without harm.
+ * for what they do after, and never starts the tasks they spawn; weft_stats counters
+ * (tasks run, timers fired, queue depth, steals, parks); weft_dump_tasks names sleeping
+ * tasks; weft_worker_id is -1 off workers; shutdown and free from inside the runtime are
+ * refused without harm.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
