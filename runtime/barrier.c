@@ -49,8 +49,7 @@ static int barrier_valid(const weft_barrier *b)
 
 static void barrier_wake_all(weft_barrier *b)
 {
-    waiter *w;
-    while ((w = waitlist_pop(&b->waiters))) waiter_signal(w, 0, NULL);
+    waitlist_signal_all(&b->waiters, 0, NULL);
 }
 
 /* With `spin` held: an arrival leaves the barrier. */

@@ -44,8 +44,8 @@ static int cond_valid(const weft_cond *c)
 static void cond_wake(weft_cond *c, int n)
 {
     spin_lock(&c->spin);
-    waiter *w;
-    for (; n > 0 && (w = waitlist_pop(&c->waiters)); n--) waiter_signal(w, 0, NULL);
+    for (; n > 0 && waitlist_signal_first(&c->waiters, 0, NULL); n--) {
+    }
     spin_unlock(&c->spin);
 }
 

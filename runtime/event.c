@@ -68,8 +68,7 @@ int weft_event_set(weft_event *e)
     spin_lock(&e->spin);
     if (!atomic_load_explicit(&e->flag, memory_order_relaxed)) {
         atomic_store_explicit(&e->flag, 1, memory_order_release);
-        waiter *w;
-        while ((w = waitlist_pop(&e->waiters))) waiter_signal(w, 0, NULL);
+        waitlist_signal_all(&e->waiters, 0, NULL);
     }
     spin_unlock(&e->spin);
     return 0;

@@ -56,8 +56,7 @@ static noinline runnable *settle_listened(weft_future *f, runnable *cbs)
     f->callbacks = NULL;
     if (cbs) weft_future_retain(f);
     atomic_store_explicit(&f->state, FUTURE_DONE, memory_order_release);
-    waiter *w;
-    while ((w = waitlist_pop(&f->waiters))) waiter_signal(w, f->error, f->result);
+    waitlist_signal_all(&f->waiters, f->error, f->result);
     for (future_hook *h = f->hooks, *next; h; h = next) {
         next = h->next; /* h's owner may reuse it once f->lock is released */
         h->fire(h, f);

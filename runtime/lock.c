@@ -132,9 +132,8 @@ int weft_lock_release(weft_lock *l)
         if (atomic_load_explicit(&l->state, memory_order_relaxed) & LOCK_QUEUED) break;
         spin_unlock(&l->spin); /* another release cleared QUEUED first: start over */
     }
-    waiter *w = waitlist_pop(&l->waiters);
-    if (w) waiter_signal(w, 0, NULL);
-    int next = !w ? 0 : l->waiters.head ? LOCK_HELD | LOCK_QUEUED : LOCK_HELD;
+    int granted = waitlist_signal_first(&l->waiters, 0, NULL);
+    int next = !granted ? 0 : l->waiters.head ? LOCK_HELD | LOCK_QUEUED : LOCK_HELD;
     atomic_store_explicit(&l->state, next, memory_order_release);
     spin_unlock(&l->spin);
     return 0;

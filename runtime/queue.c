@@ -215,20 +215,13 @@ static int queue_hand(weft_queue *q, void *item, uint64_t seq)
 /* Wake the first putter that is still waiting (asyncio's _wakeup_next). Lock held. */
 static void queue_wake_putter(weft_queue *q)
 {
-    waiter *w = waitlist_pop(&q->putters);
-    if (w) waiter_signal(w, 0, NULL);
-}
-
-static void queue_wake_all(waitlist *l, int result)
-{
-    waiter *w;
-    while ((w = waitlist_pop(l))) waiter_signal(w, result, NULL);
+    waitlist_signal_first(&q->putters, 0, NULL);
 }
 
 static void queue_drop_unfinished(weft_queue *q, size_t n)
 {
     q->unfinished -= n < q->unfinished ? n : q->unfinished;
-    if (!q->unfinished) queue_wake_all(&q->joiners, 0);
+    if (!q->unfinished) waitlist_signal_all(&q->joiners, 0, NULL);
 }
 
 /* Wait at the back of l. Called with the lock held (the waiter is bound under it, so the
@@ -455,8 +448,8 @@ int weft_queue_shutdown(weft_queue *q, int immediate)
     } else if (!q->shut) {
         q->shut = QUEUE_SHUT;
     }
-    queue_wake_all(&q->getters, -ESHUTDOWN);
-    queue_wake_all(&q->putters, -ESHUTDOWN);
+    waitlist_signal_all(&q->getters, -ESHUTDOWN, NULL);
+    waitlist_signal_all(&q->putters, -ESHUTDOWN, NULL);
     spin_unlock(&q->lock);
     return 0;
 }

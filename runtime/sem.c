@@ -52,9 +52,7 @@ static int sem_busy(const weft_sem *s)
 /* With `spin` held: grant free permits to queued waiters, first come first served. */
 static void sem_wake(weft_sem *s)
 {
-    waiter *w;
-    while (s->value > 0 && (w = waitlist_pop(&s->waiters))) {
-        waiter_signal(w, 0, NULL);
+    while (s->value > 0 && waitlist_signal_first(&s->waiters, 0, NULL)) {
         s->value--;
         s->pending++;
     }

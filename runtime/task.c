@@ -175,8 +175,8 @@ int task_start(worker *w, task *t)
 void task_wake(task *t)
 {
     unsigned s = atomic_load_explicit(&t->sched, memory_order_acquire);
-    for (;;) {
-        unsigned next = task_woken(s);
+    for (;;) { /* IDLE -> SCHEDULED (and queued), RUNNING -> NOTIFIED */
+        unsigned next = s == T_IDLE ? T_SCHEDULED : s == T_RUNNING ? T_NOTIFIED : s;
         if (next == s) return; /* NEW, SCHEDULED, NOTIFIED, DONE: it will look again anyway */
         if (atomic_compare_exchange_weak_explicit(&t->sched, &s, next, memory_order_acq_rel,
                                                   memory_order_acquire)) {

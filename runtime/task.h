@@ -73,11 +73,6 @@ static inline task *task_of(weft_future *f)
 task *task_current(void); /* the running task, NULL outside tasks */
 /* Make t runnable if it is suspended (or note the wake-up if it is running). */
 void task_wake(task *t);
-/* The run state a wake-up moves `run` to; `run` itself when there is nothing to do. */
-static inline unsigned task_woken(unsigned run)
-{
-    return run == T_IDLE ? T_SCHEDULED : run == T_RUNNING ? T_NOTIFIED : run;
-}
 /* Suspend the current task until task_wake(); returns on whichever worker resumes it. */
 void task_suspend(void);
 /* Request cancellation; 1 if requested, 0 if t is done. */

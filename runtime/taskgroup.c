@@ -88,8 +88,7 @@ static int group_abort(weft_taskgroup *g)
 static void group_settle_locked(weft_taskgroup *g)
 {
     if (++g->nsettled != g->nchildren) return;
-    waiter *w = waitlist_pop(&g->joiners);
-    if (w) waiter_signal(w, 0, NULL);
+    waitlist_signal_first(&g->joiners, 0, NULL);
 }
 
 static void group_child_done(weft_future *child, void *arg)

@@ -68,6 +68,19 @@ void waiter_signal(waiter *w, int result, void *value)
     end_and_wake(w, WAITER_SIGNALED);
 }
 
+int waitlist_signal_first(waitlist *l, int result, void *value)
+{
+    waiter *w = waitlist_pop(l);
+    if (w) waiter_signal(w, result, value);
+    return w != NULL;
+}
+
+void waitlist_signal_all(waitlist *l, int result, void *value)
+{
+    waiter *w;
+    while ((w = waitlist_pop(l))) waiter_signal(w, result, value);
+}
+
 /* WAITING -> `to` by CAS: 1 if won. Under a list's lock nothing races it; a waiter in no
  * list (a sleep) races its deadline against its cancellation. */
 static int waiter_claim(waiter *w, int to)

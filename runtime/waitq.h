@@ -34,7 +34,7 @@
  *     return r;                                   // 0: granted; -ECANCELED; -ETIMEDOUT
  *
  *   and the waker, holding l->lock:
- *     if ((w = waitlist_pop(&l->waiters))) waiter_signal(w, 0, grant);
+ *     waitlist_signal_first(&l->waiters, 0, grant);
  *
  * waiter_park() checks the task's pending cancellation (and runtime shutdown) itself before
  * every suspension, so a primitive needs no cancellation code beyond the two lines above.
@@ -115,6 +115,10 @@ static inline size_t waitlist_count(const waitlist *l) /* for messages: walks th
 /* Grant w, just popped from its list with the list's lock held (so it is WAITING): it
  * ends SIGNALED with result and value, and its task or thread is woken. */
 void waiter_signal(waiter *w, int result, void *value);
+/* The same for the first waiter of l (1, or 0 if l is empty) or for all of them; the
+ * caller holds l's lock. */
+int waitlist_signal_first(waitlist *l, int result, void *value);
+void waitlist_signal_all(waitlist *l, int result, void *value);
 
 /* Wait until w ends or `deadline` (CLOCK_MONOTONIC ns, UINT64_MAX = none) passes. With
  * `cancellable` 0, cancellation requests stay pending for a later wait. */

@@ -34,8 +34,7 @@ static int satisfied_locked(const waitset *s)
 static void wake_locked(waitset *s)
 {
     if (!satisfied_locked(s)) return;
-    waiter *w = waitlist_pop(&s->waiters);
-    if (w) waiter_signal(w, 0, NULL);
+    waitlist_signal_first(&s->waiters, 0, NULL);
 }
 
 /* Under s->lock. A future done before the set was made is never late. */
