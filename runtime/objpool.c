@@ -153,7 +153,6 @@ static noinline void *alloc_slow(obj_class c)
 {
     objpool_cache *cache = thread_cache;
     objpool_bin *b = cache ? &cache->bins[c] : NULL;
-    size_t size = stride(c);
     free_obj *mag = b ? b->spare : NULL;
     size_t count = MAG;
     if (mag) {
@@ -168,9 +167,9 @@ static noinline void *alloc_slow(obj_class c)
         else if (!b && mag->next) /* a thread without a cache leaves the rest */
             push_magazine(s, mag->next, mag->count - 1);
         pthread_mutex_unlock(&s->lock);
-        if (!mag) {
+        if (!mag) { /* carved: the first object now, and a cache keeps the rest */
             if (hi && b) {
-                b->fresh = lo + size;
+                b->fresh = lo + stride(c);
                 b->fresh_end = hi;
             }
             return hi ? lo : NULL;
