@@ -10,8 +10,8 @@
  * Sole ownership (future.h): a claimer that holds every reference there is (the entry's,
  * plus the awaiter's handle for an inline child) claims the task, drops the entry's
  * reference and, once the body returns, completes it with plain moves. An awaiter claims
- * its inline child before it publishes `awaiting`, so a canceller that borrows `awaiting`
- * reaches the child only once it is claimed.
+ * its inline child before anything publishes `awaiting`, so a canceller that borrows
+ * `awaiting` reaches the child only once it is claimed.
  */
 #include "task.h"
 
@@ -104,18 +104,21 @@ static void task_finish(task *t, void *result, int never_ran, unsigned held)
 }
 
 /* Run t's body for a caller that holds one reference to t (its runner's, or the inline
- * awaiter's handle). */
-static void task_body(task *t)
+ * awaiter's handle); `a`: the await running it inline, else NULL. */
+static void task_body(task *t, struct inline_await *a)
 {
-    void *r = t->fn(t->arg);
-    task_finish(t, r, 0, 1);
+    weft_fn fn = t->fn;
+    void *arg = t->arg;
+    t->waiting_on = NULL; /* fn and arg are gone: their place is the running task's */
+    t->inline_await = a;
+    task_finish(t, fn(arg), 0, 1);
 }
 
 static void task_entry(void *arg)
 {
     task *t = arg;
     worker_after_switch(worker_current()); /* we may have been switched to by a task */
-    task_body(t);
+    task_body(t, NULL);
     worker *w = worker_current();
     worker_switch_out(w, t, SWITCH_EXIT);
 }
@@ -195,9 +198,9 @@ static int inline_eligible(task *self, task *c, worker *w)
            atomic_load_explicit(&c->sched, memory_order_relaxed) == T_NEW;
 }
 
-/* Run c's body here, on the current task's stack (self's, on worker w). The caller has
- * claimed c and holds a handle to it. */
-static void run_claimed_inline(worker *w, task *self, task *c)
+/* Run c's body here, on the current task's stack (self's, on worker w), for the await a.
+ * The caller has claimed c and holds a handle to it. */
+static void run_claimed_inline(worker *w, task *self, task *c, struct inline_await *a)
 {
     if (must_not_start(c)) {
         task_finish(c, NULL, 1, 1);
@@ -207,7 +210,7 @@ static void run_claimed_inline(worker *w, task *self, task *c)
     c->stack_owner->stk->label = c->name;
     w->current = c;
     stat_add(&w->stats.tasks_run, 1);
-    task_body(c);
+    task_body(c, a);
     w = worker_current(); /* c may have suspended and moved us to another thread */
     w->current = self;
     self->stack_owner->stk->label = self->name;
@@ -269,19 +272,26 @@ static int task_claim_inline(worker *w, task *self, task *c)
     return task_claim(c) ? INLINE_LEFT : INLINE_NO; /* its entry stays queued */
 }
 
-static void task_run_inline(worker *w, task *self, task *c, int claimed)
-{
-    run_claimed_inline(w, self, c);
-    if (claimed == INLINE_LEFT) drop_stale_entries(worker_current()); /* the popper drops it */
-}
-
 /* ---- cancellation -------------------------------------------------------------------- */
 
-/* `awaiting` is published with a plain store and taken back with one exchange. A canceller
- * borrows it by exchanging in AWAIT_BUSY and gives it back with a CAS; an awaiter that takes
- * it back while it is lent (it finds AWAIT_BUSY) waits until the borrower sets
- * awaiting_released. The awaiter holds a reference on f for the whole await, so f outlives
- * every borrower's use of it, without a lock or reference traffic on the fast path. */
+/* `awaiting` names the future a task awaits, so that cancelling the task cancels that
+ * future (asyncio forwards every Task.cancel to it). An await that suspends publishes it with
+ * a plain store and takes it back with one exchange. A canceller borrows it by exchanging in
+ * AWAIT_BUSY and gives it back with a CAS; an awaiter that takes it back while it is lent
+ * (it finds AWAIT_BUSY) waits until the borrower sets awaiting_released. The awaiter holds a
+ * reference on f for the whole await, so f outlives every borrower's use of it, without a
+ * lock or reference traffic on the fast path.
+ *
+ * An await that runs its child inline publishes nothing while the child runs: a child that
+ * never switches out runs as one step, as it would in asyncio, and a cancellation of the
+ * awaiter that arrives meanwhile is the awaiter's own, raised where the await ends. If the
+ * child switches out, it first publishes what every awaiter below it on its stack awaits
+ * (task_publish_inline), each with an exchange, and then takes a cancellation of that
+ * awaiter that arrived before. A canceller that found nothing to borrow leaves its request
+ * and then looks at `awaiting` again. Both sides store, then load, in the seq_cst order, so
+ * at least one sees the other, and task_cancel_take lets only one of them deliver it.
+ * The child's own code that cancels an awaiter on its stack finds the chain of inline
+ * awaits itself (inline_child_of), and the cancellation goes down it at once. */
 #define AWAIT_BUSY ((weft_future *)1)
 
 static void await_begin(task *t, weft_future *f)
@@ -320,6 +330,26 @@ static int cancel_awaited(task *t)
     return through;
 }
 
+/* The task t runs inline, if t awaits it on the current task's stack (the current task
+ * or one between it and t), else NULL. */
+static task *inline_child_of(task *t)
+{
+    for (task *c = task_current(); c && c->inline_await; c = c->inline_await->parent)
+        if (c->inline_await->parent == t) return c;
+    return NULL;
+}
+
+void task_publish_inline(task *t)
+{
+    for (task *c = t; c->inline_await && !c->inline_await->published;
+         c = c->inline_await->parent) {
+        struct inline_await *a = c->inline_await;
+        a->published = 1;
+        atomic_exchange_explicit(&a->parent->awaiting, &c->fut, memory_order_seq_cst);
+        if (task_cancel_take(a->parent)) task_cancel(c); /* it arrived first: pass it on */
+    }
+}
+
 int task_cancel(task *t)
 {
     if (future_is_done(&t->fut)) return 0;
@@ -329,10 +359,14 @@ int task_cancel(task *t)
         return 1;
     }
     /* asyncio: the cancellation travels through the awaited future when it can */
-    if (!cancel_awaited(t)) {
+    task *child = inline_child_of(t);
+    if (child ? task_cancel(child) : cancel_awaited(t)) return 1;
+    atomic_store_explicit(&t->must_cancel, 1, memory_order_seq_cst);
+    /* an inline child of t may have switched out and published t's await meanwhile */
+    if (atomic_load_explicit(&t->awaiting, memory_order_seq_cst) && task_cancel_take(t) &&
+        !cancel_awaited(t))
         atomic_store_explicit(&t->must_cancel, 1, memory_order_release);
-        task_wake(t);
-    }
+    task_wake(t);
     return 1;
 }
 
@@ -466,6 +500,20 @@ int weft_cancel(weft_future *f)
     return future_complete(f, -ECANCELED, NULL) == 0;
 }
 
+/* weft_await of c, claimed (task_claim_inline) to run on self's stack, for self on w.
+ * Not inlined: its record would grow weft_await's frame, which is on every suspended
+ * awaiter's stack (ping_pong: +4% from the extra cache line). */
+static noinline int await_inline(worker *w, task *self, task *c, int claimed, void **result)
+{
+    struct inline_await a = {.parent = self, .published = 0};
+    run_claimed_inline(w, self, c, &a);
+    if (claimed == INLINE_LEFT) drop_stale_entries(worker_current()); /* the popper drops it */
+    if (a.published) await_end(self);
+    if (task_cancel_take(self)) return -ECANCELED; /* it arrived while c ran */
+    if (result) *result = c->fut.result;
+    return c->fut.error;
+}
+
 int weft_await(weft_future *f, void **result)
 {
     if (!future_valid(f)) return -EINVAL;
@@ -474,15 +522,14 @@ int weft_await(weft_future *f, void **result)
         task *self = w ? w->current : NULL;
         /* asyncio: a cancellation pending when a task starts to await goes into the awaited
          * future (an unstarted task is then cancelled before it runs, never run inline) */
-        if (self && atomic_load_explicit(&self->must_cancel, memory_order_acquire) &&
-            weft_cancel(f) == 1)
-            atomic_store_explicit(&self->must_cancel, 0, memory_order_relaxed);
-        /* an unstarted child is claimed before the await is published, so that its claim
+        if (self && task_cancel_take(self) && weft_cancel(f) != 1)
+            atomic_store_explicit(&self->must_cancel, 1, memory_order_release); /* f is done */
+        /* an unstarted child is claimed before anything is published, so that its claim
          * can see whether anybody else could cancel it (task_claim_alone) */
         int claimed = self && f->is_task ? task_claim_inline(w, self, task_of(f)) : INLINE_NO;
+        if (claimed) return await_inline(w, self, task_of(f), claimed, result);
         if (self) await_begin(self, f);
-        if (claimed) task_run_inline(w, self, task_of(f), claimed);
-        int r = future_is_done(f) ? 0 : future_wait(f, UINT64_MAX, 1);
+        int r = future_wait(f, UINT64_MAX, 1);
         if (self) await_end(self);
         if (r) return r;
     }

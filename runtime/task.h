@@ -14,7 +14,9 @@
  * after its stack is no longer in use ("publish after leaving the stack").
  *
  * Inline children: awaiting a task that has not started runs its body right there on
- * the awaiter's stack (Cilk/Lace-style); `stack_owner` names whose stack a task runs on.
+ * the awaiter's stack (Cilk/Lace-style); `stack_owner` names whose stack a task runs on,
+ * and `inline_await` the await that runs it. Such an await publishes what it awaits (for
+ * cancellation) only if the child switches out (task.c).
  *
  * The runtime holds one reference on a task from spawn until it is done. A wake-up needs
  * none: a waker touches the task only while the task cannot leave its wait (waitq.c).
@@ -44,7 +46,10 @@ typedef struct task {
             weft_fn fn;
             void *arg;
         };
-        const char *waiting_on; /* then: what it waits on, for task dumps (waitq.c) */
+        struct { /* then: */
+            const char *waiting_on;            /* what it waits on, for task dumps (waitq.c) */
+            struct inline_await *inline_await; /* the await running it inline, else NULL */
+        };
     };
     char *name;
     _Atomic(weft_future *) awaiting; /* the future this task awaits (cancellation follows it) */
@@ -63,6 +68,13 @@ typedef struct task {
 
 #define REG_NONE UINT16_MAX
 
+/* An await that runs its child inline, on the awaiter's stack (task.c): the awaiter's
+ * `awaiting` is published only if the child switches out while it runs. */
+struct inline_await {
+    task *parent;  /* the awaiter */
+    int published; /* parent->awaiting names the child */
+};
+
 struct worker;
 
 static inline task *task_of(weft_future *f)
@@ -71,6 +83,14 @@ static inline task *task_of(weft_future *f)
 }
 
 task *task_current(void); /* the running task, NULL outside tasks */
+/* Take t's pending cancellation, if it has one: 1 if taken. Exactly one taker gets it. */
+static inline int task_cancel_take(task *t)
+{
+    return atomic_load_explicit(&t->must_cancel, memory_order_seq_cst) &&
+           atomic_exchange_explicit(&t->must_cancel, 0, memory_order_seq_cst);
+}
+/* t, running inline, is about to switch out: publish what its inline awaiters await. */
+void task_publish_inline(task *t);
 /* Make t runnable if it is suspended (or note the wake-up if it is running). */
 void task_wake(task *t);
 /* Suspend the current task until task_wake(); returns on whichever worker resumes it. */

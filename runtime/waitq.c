@@ -114,18 +114,14 @@ static void deadline_fire(timer_node *node)
 }
 
 /* wait_check_cancel for a task the caller already knows (no thread-local lookup). */
-static int task_check_cancel(task *t)
+static force_inline int task_check_cancel(task *t)
 {
     if (unlikely(atomic_load_explicit(&t->fut.rt->closing, memory_order_acquire)) &&
         !atomic_exchange_explicit(&t->shutdown_cancelled, 1, memory_order_acq_rel)) {
         atomic_fetch_add_explicit(&t->cancel_requests, 1, memory_order_relaxed);
         atomic_store_explicit(&t->must_cancel, 1, memory_order_release);
     }
-    if (atomic_load_explicit(&t->must_cancel, memory_order_acquire)) {
-        atomic_store_explicit(&t->must_cancel, 0, memory_order_relaxed);
-        return -ECANCELED;
-    }
-    return 0;
+    return task_cancel_take(t) ? -ECANCELED : 0;
 }
 
 int wait_check_cancel(void)

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "tap.h"
@@ -91,6 +92,79 @@ static void *count_cancels(void *arg)
     seen[3] = weft_sleep(0.001); /* uncancelled back to 0: later waits are not cancelled */
     return (void *)(intptr_t)(r == -ECANCELED && seen[0] == 0 && seen[1] == 1 && seen[2] == 0 &&
                               seen[3] == 0);
+}
+
+/* A chain of inline awaits: task 0 spawns and awaits task 1, which spawns and awaits task
+ * 2...; each awaits a child that has not started, so each runs on task 0's stack. The last
+ * either cancels task 0 itself or sleeps until somebody else cancels task 0. Every level
+ * swallows what it got and returns it as its value. */
+enum { CHAIN_MAX = 3 };
+struct chain {
+    int depth;
+    int last_cancels; /* the last task cancels task 0 (else it sleeps) */
+    weft_future *first;
+    char *stack[CHAIN_MAX];      /* an address in each task's frame */
+    int cancelling[CHAIN_MAX];   /* weft_cancelling() at the end of each */
+    int wait_after[CHAIN_MAX];   /* a wait after the await: is a cancellation still pending? */
+    int cancel_r;                /* the last task's weft_cancel(first) */
+    atomic_int sleeping;
+};
+struct chain_link {
+    struct chain *ch;
+    int i;
+};
+
+static void *chain_task(void *arg)
+{
+    struct chain_link *l = arg;
+    struct chain *ch = l->ch;
+    char here;
+    ch->stack[l->i] = &here;
+    if (l->i == 0) ch->first = weft_current();
+    intptr_t out;
+    if (l->i + 1 < ch->depth) {
+        struct chain_link next = {ch, l->i + 1};
+        weft_future *c = weft_spawn(chain_task, &next);
+        void *r = NULL;
+        int e = c ? weft_await(c, &r) : -errno;
+        weft_future_release(c);
+        out = e ? e : (intptr_t)r;
+        ch->wait_after[l->i] = weft_sleep(0.0005);
+    } else if (ch->last_cancels) {
+        ch->cancel_r = weft_cancel(ch->first);
+        out = 7; /* returns with the cancellation pending: cancelled (asyncio) */
+    } else {
+        atomic_store(&ch->sleeping, 1);
+        out = weft_sleep(30.0);
+    }
+    ch->cancelling[l->i] = weft_cancelling();
+    return (void *)out;
+}
+
+/* Run a chain of `depth`; with !last_cancels, cancel task 0 once the last task sleeps.
+ * Checks that every task ran on task 0's stack and that each level counted one request. */
+static intptr_t run_chain(struct chain *ch, const char *what)
+{
+    struct chain_link first = {ch, 0};
+    weft_future *f = weft_spawn(chain_task, &first);
+    if (!ch->last_cancels) {
+        while (!atomic_load(&ch->sleeping)) weft_sleep(0.0005);
+        weft_sleep(0.002); /* parked, most likely */
+        weft_cancel(f);
+    }
+    void *r = NULL;
+    cmp_ok(weft_await(f, &r), "==", 0, "%s: task 0 returns normally", what);
+    weft_future_release(f);
+    int inline_all = 1, once = 1;
+    for (int i = 0; i < ch->depth; i++) {
+        intptr_t d = ch->stack[i] - ch->stack[0];
+        if (d < -65536 || d > 65536) inline_all = 0;
+        if (ch->cancelling[i] != 1) once = 0;
+        if (i + 1 < ch->depth && ch->wait_after[i] != 0) once = 0;
+    }
+    ok(inline_all, "%s: every child ran inline, on task 0's stack", what);
+    ok(once, "%s: each level counted one request, and none is left pending", what);
+    return (intptr_t)r;
 }
 
 /* Until `n` more bodies reached their wait; then a little longer, so most are parked. */
@@ -229,6 +303,26 @@ static void *scenarios(void *arg)
     weft_future_release(f);
     weft_future_release(inner);
     cmp_ok(weft_sleep(0.0 / 0.0), "==", -EINVAL, "sleep(NaN): -EINVAL");
+
+    /* 12. an inline child cancels the awaiter it runs for: the cancellation goes into the
+     * child, as Task.cancel goes into the awaited task; it returns with it pending, so it
+     * ends cancelled, and its awaiter gets -ECANCELED from the await, once */
+    for (int depth = 2; depth <= 3; depth++) {
+        struct chain ch = {.depth = depth, .last_cancels = 1};
+        char what[64];
+        snprintf(what, sizeof what, "inline depth %d, the last cancels task 0", depth);
+        cmp_ok(run_chain(&ch, what), "==", -ECANCELED, "%s: the cancellation went down the chain",
+               what);
+        cmp_ok(ch.cancel_r, "==", 1, "%s: weft_cancel returned 1", what);
+    }
+
+    /* 13. an inline child sleeps; cancelling task 0 reaches it through every await */
+    for (int depth = 2; depth <= 3; depth++) {
+        struct chain ch = {.depth = depth};
+        char what[64];
+        snprintf(what, sizeof what, "inline depth %d, task 0 cancelled", depth);
+        cmp_ok(run_chain(&ch, what), "==", -ECANCELED, "%s: the sleep was cancelled", what);
+    }
     return NULL;
 }
 

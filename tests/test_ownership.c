@@ -11,7 +11,9 @@
  *   - an inline child's parent is cancelled from a thread at a random moment: the child is
  *     claimed before the await is published, so the canceller can reach it only after the
  *     claim; it runs at most once, never once it is done (as it would if the claim came
- *     after the publication), and every outcome is one asyncio allows.
+ *     after the publication), and every outcome is one asyncio allows. A child that sleeps
+ *     (and so publishes its parent's await only as it suspends) always gets the
+ *     cancellation, wherever it landed.
  *
  * Leaks (a path that skips a release, or frees twice) show under ASan and valgrind.
  */
@@ -162,6 +164,8 @@ struct trial {
     int spins;        /* the canceller's delay */
     int child_spins;  /* the child's work before it returns */
     int child_yields; /* the child suspends once (then it is not inline to the end) */
+    int child_sleeps; /* the child sleeps for 30 s: only the cancellation can end it */
+    int sleep_err;
     int await_err;
     void *await_value;
     int child_err;
@@ -176,6 +180,7 @@ static void *child_body(void *arg)
     for (volatile int i = 0; i < t->child_spins; i++) {
     }
     if (t->child_yields) weft_yield();
+    if (t->child_sleeps) t->sleep_err = weft_sleep(30.0); /* swallowed */
     return (void *)(uintptr_t)7;
 }
 
@@ -231,9 +236,11 @@ static void *cancel_trials(void *arg)
     pthread_t th;
     pthread_create(&th, NULL, canceller, &job);
     for (long i = 0; i < n; i++) {
+        uint64_t mode = rng_next(&seed) % 4;
         t = (struct trial){.spins = (int)(rng_next(&seed) % 2000),
                            .child_spins = (int)(rng_next(&seed) % 2000),
-                           .child_yields = rng_next(&seed) % 4 == 0};
+                           .child_yields = mode == 0,
+                           .child_sleeps = mode == 1};
         job.t = &t;
         weft_future *p = weft_spawn(parent_body, &t);
         if (!p) return weft_fail(-errno);
@@ -248,7 +255,9 @@ static void *cancel_trials(void *arg)
             (t.await_err == -ECANCELED ||
              (t.await_err == 0 && t.await_value == (void *)(uintptr_t)7 && t.child_err == 0)) &&
             (t.child_err == -ECANCELED || t.child_value == (void *)(uintptr_t)7) &&
-            (t.child_err != 0 || atomic_load(&t.child_runs) == 1);
+            (t.child_err != 0 || atomic_load(&t.child_runs) == 1) &&
+            /* the parent's cancellation reached a sleeping child, wherever it landed */
+            (!t.child_sleeps || atomic_load(&t.child_runs) == 0 || t.sleep_err == -ECANCELED);
         if (!consistent) bad++;
         if (t.await_err == -ECANCELED) cancelled++;
     }
