@@ -93,8 +93,6 @@ static inline int task_cancel_take(task *t)
 void task_publish_inline(task *t);
 /* Make t runnable if it is suspended (or note the wake-up if it is running). */
 void task_wake(task *t);
-/* Suspend the current task until task_wake(); returns on whichever worker resumes it. */
-void task_suspend(void);
 /* Request cancellation; 1 if requested, 0 if t is done. */
 int task_cancel(task *t);
 /* Shutdown's cancellation: at most once per task. */

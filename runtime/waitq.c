@@ -13,9 +13,10 @@
  * Moves out of WAITING for a waiter in a list are made under the list's lock, which is
  * what keeps "in the list" == WAITING: a waker pops and signals with a plain store, and a
  * waiter that ends itself unlinks itself. A waiter in no list (a sleep) has only itself
- * and its deadline to race with: those moves are CAS operations. A deadline is a timer
- * node inside the waiter; the waiter always disarms it (timer_cancel waits out a firing
- * callback) before returning, so the record can die with the stack frame.
+ * and its deadline to race with: those moves are CAS operations. A task's deadline is a
+ * timer in the frame of the wait that has one (a waiter is on every suspended waiter's
+ * stack, so it stays small); the wait always disarms it (timer_cancel waits out a firing
+ * callback) before returning, so both records can die with the stack frame.
  *
  * tests/model/waiter.pml model-checks this protocol for a task (waker, deadline and
  * cancellation racing a suspend and resume), and three broken variants of it.
@@ -101,9 +102,14 @@ static int waiter_end_self(waiter *w, int end)
     return won;
 }
 
+typedef struct deadline_timer {
+    timer_node node;
+    waiter *w;
+} deadline_timer;
+
 static void deadline_fire(timer_node *node)
 {
-    waiter *w = container_of(node, waiter, deadline);
+    waiter *w = container_of(node, deadline_timer, node)->w;
     if (w->lock) spin_lock(w->lock);
     /* the waiter outlives this callback: it disarms the timer before it returns */
     if (waiter_claim(w, WAITER_ENDING)) {
@@ -151,7 +157,8 @@ static int park_task(waiter *w, int cancellable)
             atomic_store_explicit(&t->must_cancel, 1, memory_order_relaxed);
             break;
         }
-        task_suspend();
+        /* until task_wake(); it returns on whichever worker resumed t */
+        worker_switch_out(worker_current(), t, SWITCH_SUSPEND);
     }
     t->waiting_on = NULL;
     return waiter_outcome(w);
@@ -165,16 +172,21 @@ static int park_thread(waiter *w, uint64_t deadline)
     return waiter_outcome(w);
 }
 
+static noinline int park_task_until(waiter *w, uint64_t deadline, int cancellable)
+{
+    deadline_timer d = {.w = w};
+    timer_node_init(&d.node, deadline_fire);
+    if (timer_arm(&worker_current()->timers, &d.node, deadline)) deadline_fire(&d.node);
+    int r = park_task(w, cancellable);
+    timer_cancel(&d.node);
+    return r;
+}
+
 int waiter_park(waiter *w, uint64_t deadline, int cancellable)
 {
     if (!w->task) return park_thread(w, deadline);
-    if (deadline != UINT64_MAX) {
-        worker *wk = worker_current();
-        timer_node_init(&w->deadline, deadline_fire);
-        if (timer_arm(&wk->timers, &w->deadline, deadline)) deadline_fire(&w->deadline);
-    }
-    int r = park_task(w, cancellable);
-    if (deadline != UINT64_MAX) timer_cancel(&w->deadline);
+    int r = deadline == UINT64_MAX ? park_task(w, cancellable)
+                                   : park_task_until(w, deadline, cancellable);
     if (r) return r;
     if (cancellable && task_check_cancel(w->task)) return WAIT_SIGNALED_CANCELLED;
     return 0;

@@ -67,7 +67,6 @@ typedef struct waiter {
     int result;             /* from the waker */
     void *value;            /* from the waker (a queue item, a lock grant...) */
     const char *what;       /* what is waited on, for task dumps */
-    timer_node deadline;    /* a task's deadline: set up by waiter_park when it has one */
 } waiter;
 
 typedef struct waitlist {

@@ -332,12 +332,6 @@ void worker_switch_out(worker *w, task *t, int reason)
     *w->errno_at = saved_errno;
 }
 
-void task_suspend(void)
-{
-    worker *w = worker_current();
-    worker_switch_out(w, w->current, SWITCH_SUSPEND);
-}
-
 static runnable *next_runnable(worker *w)
 {
     runnable *r;

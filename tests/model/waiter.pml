@@ -165,7 +165,7 @@ proctype task()
             break
         :: else
         fi;
-        /* task_suspend: switch away; after_switch runs off the task's stack */
+        /* the switch out (worker_switch_out); after_switch runs off the task's stack */
         atomic {
             if
             :: rs == RUNNING -> rs = IDLE
