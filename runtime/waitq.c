@@ -146,7 +146,7 @@ static int waiter_outcome(waiter *w)
     return end == WAITER_TIMEDOUT ? -ETIMEDOUT : end == WAITER_CANCELLED ? -ECANCELED : 0;
 }
 
-static int park_task(waiter *w, int cancellable)
+static force_inline int park_task(waiter *w, int cancellable)
 {
     task *t = w->task;
     t->waiting_on = w->what;
