@@ -109,7 +109,8 @@ static void task_body(task *t, struct inline_await *a)
 {
     weft_fn fn = t->fn;
     void *arg = t->arg;
-    t->waiting_on = NULL; /* fn and arg are gone: their place is the running task's */
+    /* fn and arg are gone: their place is the running task's */
+    atomic_store_explicit(&t->waiting_on, NULL, memory_order_relaxed);
     t->inline_await = a;
     task_finish(t, fn(arg), 0, 1);
 }

@@ -47,7 +47,7 @@ typedef struct task {
             void *arg;
         };
         struct { /* then: */
-            const char *waiting_on;            /* what it waits on, for task dumps (waitq.c) */
+            _Atomic(const char *) waiting_on;  /* what it waits on, for task dumps (waitq.c) */
             struct inline_await *inline_await; /* the await running it inline, else NULL */
         };
     };

@@ -149,7 +149,7 @@ static int waiter_outcome(waiter *w)
 static force_inline int park_task(waiter *w, int cancellable)
 {
     task *t = w->task;
-    t->waiting_on = w->what;
+    atomic_store_explicit(&t->waiting_on, w->what, memory_order_relaxed); /* for dumps */
     while (atomic_load_explicit(&w->state, memory_order_acquire) == WAITER_WAITING) {
         if (cancellable && task_check_cancel(t)) {
             if (waiter_end_self(w, WAITER_CANCELLED)) break;
@@ -160,7 +160,7 @@ static force_inline int park_task(waiter *w, int cancellable)
         /* until task_wake(); it returns on whichever worker resumed t */
         worker_switch_out(worker_current(), t, SWITCH_SUSPEND);
     }
-    t->waiting_on = NULL;
+    atomic_store_explicit(&t->waiting_on, NULL, memory_order_relaxed);
     return waiter_outcome(w);
 }
 

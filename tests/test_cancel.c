@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "tap.h"
 #include "testutil.h"
@@ -181,6 +182,28 @@ static void wait_until_suspended(void)
     wait_until_suspended_n(1);
 }
 
+/* Until the task named `name` is parked in a wait on `what` (its line in weft_dump_tasks).
+ * An await publishes what it awaits before it parks, so a cancellation of the awaiter now
+ * goes into the awaited future; one that landed before the await began would not (the
+ * awaiter's own wait would take it), however long the awaiter took to get there. */
+static void wait_until_parked(const char *name, const char *what)
+{
+    char want[96];
+    snprintf(want, sizeof want, "'%s' suspended waiting on %s\n", name, what);
+    for (;;) {
+        char *dump = NULL;
+        size_t len = 0;
+        FILE *out = open_memstream(&dump, &len);
+        if (!out) BAIL_OUT("open_memstream");
+        weft_dump_tasks(weft_rt_current(), out);
+        fclose(out);
+        int found = strstr(dump, want) != NULL;
+        free(dump);
+        if (found) return;
+        weft_sleep(0.0005);
+    }
+}
+
 static void *scenarios(void *arg)
 {
     (void)arg;
@@ -188,6 +211,7 @@ static void *scenarios(void *arg)
 
     /* this body is pinned to worker 0; "elsewhere" is worker 1, where busy tasks spin */
     weft_spawn_opts here = {.worker = 0, .pinned = 1}, elsewhere = {.worker = 1, .pinned = 1};
+    weft_spawn_opts awaiter = {.name = "awaiter", .worker = -1};
 
     /* 1. before start: pinned to our own worker, it cannot start while we run */
     weft_future *f = weft_spawn_ex(mark_ran, NULL, &here);
@@ -218,8 +242,9 @@ static void *scenarios(void *arg)
 
     /* 4. while awaiting a plain future: the future is cancelled too (Task.cancel) */
     weft_future *plain = weft_future_new();
-    f = weft_spawn(await_arg, plain);
+    f = weft_spawn_ex(await_arg, plain, &awaiter);
     wait_until_suspended();
+    wait_until_parked("awaiter", "future");
     weft_cancel(f);
     cmp_ok(weft_await(f, &r), "==", -ECANCELED, "cancel while awaiting a future: -ECANCELED");
     ok(weft_cancelled(plain), "the awaited future was cancelled with it");
@@ -228,8 +253,9 @@ static void *scenarios(void *arg)
 
     /* 5. while awaiting a task that swallows: the awaiter gets its result, as in asyncio */
     weft_future *inner = weft_spawn_ex(sleep_then_report, NULL, &elsewhere);
-    f = weft_spawn(await_arg, inner);
+    f = weft_spawn_ex(await_arg, inner, &awaiter);
     wait_until_suspended();
+    wait_until_parked("awaiter", "task");
     weft_cancel(f);
     cmp_ok(weft_await(f, &r), "==", 0, "cancel travels into the awaited task, which swallows");
     cmp_ok((intptr_t)r, "==", -ECANCELED, "so the awaiter returns the inner result");
@@ -238,8 +264,9 @@ static void *scenarios(void *arg)
 
     /* 6. while awaiting a task that re-raises: both cancelled */
     inner = weft_spawn_ex(sleep_then_reraise, NULL, &elsewhere);
-    f = weft_spawn(await_arg, inner);
+    f = weft_spawn_ex(await_arg, inner, &awaiter);
     wait_until_suspended_n(2);
+    wait_until_parked("awaiter", "task");
     weft_cancel(f);
     cmp_ok(weft_await(f, &r), "==", -ECANCELED, "awaiter of a re-raising task: -ECANCELED");
     ok(weft_cancelled(inner), "the inner task is cancelled");
@@ -291,8 +318,9 @@ static void *scenarios(void *arg)
 
     /* 11. every cancellation of the awaiter is forwarded to the awaited task */
     inner = weft_spawn_ex(swallow_twice, NULL, &elsewhere);
-    f = weft_spawn(await_arg, inner);
+    f = weft_spawn_ex(await_arg, inner, &awaiter);
     wait_until_suspended_n(2);
+    wait_until_parked("awaiter", "task");
     weft_cancel(f);
     while (!atomic_load(&second_sleep)) weft_sleep(0.0005);
     weft_sleep(0.002);
