@@ -1,12 +1,14 @@
 /*
  * objpool.c: tasks and plain futures from per-thread magazines (Bonwick's magazine
- * allocator) carved out of huge-page chunks.
+ * allocator) carved out of 2 MiB chunks.
  *
  * Why: a fork-join spawn allocates and frees one task; jemalloc's malloc + sdallocx cost
  * ~60 instructions of it, a magazine pop and push ~10. And a burst of a million live tasks
- * first-touches ~200 MiB: in 4 KiB pages that is ~50,000 page faults (~75% of spawn_many's
- * time on one worker); chunks are 2 MiB-aligned and MADV_HUGEPAGE, so the kernel backs them
- * with huge pages where it can (THP "madvise" or "always").
+ * first-touches ~200 MiB, ~50,000 page faults in 4 KiB pages: a new chunk is faulted in with
+ * one MADV_POPULATE_WRITE, outside the lock (spawn_many, 1 worker: ~166 -> ~147 ns).
+ * Not MADV_HUGEPAGE: with Debian's THP defrag setting ("madvise") the kernel then compacts
+ * memory on the fault, and here a burst that followed another process's stalled in the
+ * kernel for 0.6 s (spawn_many ~650 ns instead of ~120, most runs after a peer's).
  *
  * Layout. A free object's first words are links: [0] the next object of its magazine,
  * and, in a magazine's first object, [1] the next magazine and [2] the magazine's count.
@@ -70,7 +72,7 @@ void objpool_thread_cache(objpool_cache *cache)
 #else
 
 #define MAG 64
-#define CHUNK_BYTES ((size_t)2 << 20) /* one huge page on x86-64 and 4 KiB-page aarch64 */
+#define CHUNK_BYTES ((size_t)2 << 20)
 #define OBJ_ALIGN 16
 
 typedef struct free_obj {
@@ -99,35 +101,45 @@ static size_t stride(obj_class c)
     return (obj_size[c] + OBJ_ALIGN - 1) & ~(size_t)(OBJ_ALIGN - 1);
 }
 
-/* A fresh 2 MiB-aligned chunk for class c; the caller holds s->lock. */
+/* A fresh chunk for class c; the caller holds s->lock. */
 static int chunk_new(struct shared *s)
 {
-    size_t len = CHUNK_BYTES * 2;
-    char *map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (map == MAP_FAILED) return -1;
-    char *lo = (char *)(((uintptr_t)map + CHUNK_BYTES - 1) & ~(uintptr_t)(CHUNK_BYTES - 1));
-    if (lo > map) munmap(map, (size_t)(lo - map));
-    if (lo + CHUNK_BYTES < map + len)
-        munmap(lo + CHUNK_BYTES, (size_t)(map + len - (lo + CHUNK_BYTES)));
-#ifdef MADV_HUGEPAGE
-    madvise(lo, CHUNK_BYTES, MADV_HUGEPAGE); /* a hint: without THP, plain pages */
-#endif
+    char *lo = mmap(NULL, CHUNK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (lo == MAP_FAILED) return -1;
     s->next = lo;
     s->end = lo + CHUNK_BYTES;
     return 0;
 }
 
 /* Carve up to `want` objects of class c, untouched, from the chunk: they are [*lo, the
- * returned end); NULL when out of memory. The caller holds the lock. */
-static char *carve(obj_class c, size_t want, char **lo)
+ * returned end); NULL when out of memory. *fresh_chunk: a chunk this carve had to map, for
+ * the caller to fault in once it has released the lock (chunk_populate), else NULL. The
+ * caller holds the lock. */
+static char *carve(obj_class c, size_t want, char **lo, char **fresh_chunk)
 {
     struct shared *s = &shared[c];
     size_t size = stride(c), avail;
-    if ((size_t)(s->end - s->next) < size && chunk_new(s)) return NULL;
+    *fresh_chunk = NULL;
+    if ((size_t)(s->end - s->next) < size) {
+        if (chunk_new(s)) return NULL;
+        *fresh_chunk = s->next;
+    }
     avail = (size_t)(s->end - s->next) / size;
     *lo = s->next;
     s->next += (avail < want ? avail : want) * size;
     return s->next;
+}
+
+/* Fault a whole new chunk in with one call instead of 512 page faults (its objects will all
+ * be touched: chunks are carved in order). Outside the lock, so other threads keep carving
+ * meanwhile (they fault what they touch first themselves). A no-op before Linux 5.14. */
+static void chunk_populate(char *chunk)
+{
+#ifdef MADV_POPULATE_WRITE
+    if (chunk) madvise(chunk, CHUNK_BYTES, MADV_POPULATE_WRITE);
+#else
+    (void)chunk;
+#endif
 }
 
 static void push_magazine(struct shared *s, free_obj *mag, size_t count)
@@ -159,14 +171,15 @@ static noinline void *alloc_slow(obj_class c)
         b->spare = NULL;
     } else {
         struct shared *s = &shared[c];
-        char *lo = NULL, *hi = NULL;
+        char *lo = NULL, *hi = NULL, *fresh_chunk = NULL;
         pthread_mutex_lock(&s->lock);
         mag = take_magazine(s);
         if (!mag) /* a cache takes a range, a thread without one a single object */
-            hi = carve(c, b ? MAG : 1, &lo);
+            hi = carve(c, b ? MAG : 1, &lo, &fresh_chunk);
         else if (!b && mag->next) /* a thread without a cache leaves the rest */
             push_magazine(s, mag->next, mag->count - 1);
         pthread_mutex_unlock(&s->lock);
+        chunk_populate(fresh_chunk);
         if (!mag) { /* carved: the first object now, and a cache keeps the rest */
             if (hi && b) {
                 b->fresh = lo + stride(c);

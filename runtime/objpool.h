@@ -1,6 +1,6 @@
 /*
  * objpool: the runtime's fixed-size objects (tasks and plain futures), served from per-thread
- * magazines carved out of huge-page chunks. See objpool.c for the rules.
+ * magazines carved out of 2 MiB chunks. See objpool.c for the rules.
  */
 #ifndef WEFT_OBJPOOL_H
 #define WEFT_OBJPOOL_H
