@@ -290,7 +290,8 @@ static int task_claim_inline(worker *w, task *self, task *c)
  * (task_publish_inline), each with an exchange, and then takes a cancellation of that
  * awaiter that arrived before. A canceller that found nothing to borrow leaves its request
  * and then looks at `awaiting` again. Both sides store, then load, in the seq_cst order, so
- * at least one sees the other, and task_cancel_take lets only one of them deliver it.
+ * at least one sees the other, and task_cancel_take lets only one of them deliver it
+ * (tests/model/inline_cancel.pml checks this hand-over, and three broken variants of it).
  * The child's own code that cancels an awaiter on its stack finds the chain of inline
  * awaits itself (inline_child_of), and the cancellation goes down it at once. */
 #define AWAIT_BUSY ((weft_future *)1)
