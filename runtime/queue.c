@@ -309,7 +309,7 @@ static noinline int queue_get_wait(weft_queue *q, void **item)
     if (r) {
         if (!queue_bring_back(q, g.w.value, g.seq)) return -ECANCELED;
         /* no memory to bring it back: the get stands, and the cancellation waits */
-        atomic_store_explicit(&task_current()->must_cancel, 1, memory_order_relaxed);
+        task_cancel_keep(task_current());
     }
     *item = g.w.value;
     return 0;

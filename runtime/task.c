@@ -367,7 +367,7 @@ int task_cancel(task *t)
     /* an inline child of t may have switched out and published t's await meanwhile */
     if (atomic_load_explicit(&t->awaiting, memory_order_seq_cst) && task_cancel_take(t) &&
         !cancel_awaited(t))
-        atomic_store_explicit(&t->must_cancel, 1, memory_order_release);
+        task_cancel_keep(t);
     task_wake(t);
     return 1;
 }
@@ -525,7 +525,7 @@ int weft_await(weft_future *f, void **result)
         /* asyncio: a cancellation pending when a task starts to await goes into the awaited
          * future (an unstarted task is then cancelled before it runs, never run inline) */
         if (self && task_cancel_take(self) && weft_cancel(f) != 1)
-            atomic_store_explicit(&self->must_cancel, 1, memory_order_release); /* f is done */
+            task_cancel_keep(self); /* f is done */
         /* an unstarted child is claimed before anything is published, so that its claim
          * can see whether anybody else could cancel it (task_claim_alone) */
         int claimed = self && f->is_task ? task_claim_inline(w, self, task_of(f)) : INLINE_NO;

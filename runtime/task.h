@@ -89,6 +89,11 @@ static inline int task_cancel_take(task *t)
     return atomic_load_explicit(&t->must_cancel, memory_order_seq_cst) &&
            atomic_exchange_explicit(&t->must_cancel, 0, memory_order_seq_cst);
 }
+/* Put back a cancellation taken but not delivered: it stays pending, for t's next wait. */
+static inline void task_cancel_keep(task *t)
+{
+    atomic_store_explicit(&t->must_cancel, 1, memory_order_release);
+}
 /* t, running inline, is about to switch out: publish what its inline awaiters await. */
 void task_publish_inline(task *t);
 /* Make t runnable if it is suspended (or note the wake-up if it is running). */

@@ -154,7 +154,7 @@ static force_inline int park_task(waiter *w, int cancellable)
         if (cancellable && task_check_cancel(t)) {
             if (waiter_end_self(w, WAITER_CANCELLED)) break;
             /* granted meanwhile: deliver the cancellation with the grant below */
-            atomic_store_explicit(&t->must_cancel, 1, memory_order_relaxed);
+            task_cancel_keep(t);
             break;
         }
         /* until task_wake(); it returns on whichever worker resumed t */
