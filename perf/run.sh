@@ -185,8 +185,11 @@ command_for() { # impl bench workers
     esac
 }
 
+# The repetitions take turns (weft, go, tokio, weft, go, tokio, ...), so a slow spell of this
+# shared machine falls on every implementation alike instead of on all runs of one.
 for bench in "${benches[@]}"; do
     for w in "${WORKERS[@]}"; do
+        runs=()
         for impl in "${ALL_IMPLS[@]}"; do
             has "$impl" || continue
             program="$(weft_program "$bench")"
@@ -197,7 +200,12 @@ for bench in "${benches[@]}"; do
             if [ "$impl" = asyncio ] || [ "$impl" = uvloop ]; then
                 if [[ "$PY_BENCHES" != *" $bench "* ]] || [ "$w" != 1 ]; then continue; fi
             fi
-            for ((r = 1; r <= reps; r++)); do
+            runs+=("$impl")
+        done
+        failed=" "
+        for ((r = 1; r <= reps; r++)); do
+            for impl in "${runs[@]}"; do
+                [[ "$failed" == *" $impl "* ]] && continue
                 printf 'run.sh: %-16s %-7s workers=%s rep %d/%d\n' "$bench" "$impl" "$w" "$r" "$reps" >&2
                 # shellcheck disable=SC2046
                 line="$(timeout "$TIMEOUT" $(command_for "$impl" "$bench" "$w") | grep '^bench=')"
@@ -205,7 +213,8 @@ for bench in "${benches[@]}"; do
                 if [ $rc -ne 0 ] || [ -z "$line" ]; then
                     echo "bench=$bench impl=$impl workers=$w failed=1" >>"$RESULTS"
                     note "$impl $bench workers=$w failed (exit $rc$([ $rc -eq 124 ] && echo ', timeout'))"
-                    break
+                    failed+="$impl "
+                    continue
                 fi
                 echo "$line" >>"$RESULTS"
             done
