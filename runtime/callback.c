@@ -39,7 +39,7 @@ static callback_item *callback_new(void (*cb)(void *), void *arg)
 {
     callback_item *item = mem_alloc(sizeof *item);
     if (!item) return NULL;
-    item->link.kind = RUNNABLE_CALLBACK;
+    runnable_init(&item->link, RUNNABLE_CALLBACK);
     item->fn.plain = cb;
     item->arg = arg;
     item->future = NULL;

@@ -39,12 +39,12 @@ static void schedule_callbacks(weft_future *f, runnable *newest_first)
     int target = (int)(((uintptr_t)f >> 6) % f->rt->nworkers);
     runnable *r = NULL, *next;
     for (; newest_first; newest_first = next) { /* reverse: oldest first */
-        next = newest_first->next;
-        newest_first->next = r;
+        next = runnable_next(newest_first);
+        runnable_set_next(newest_first, r);
         r = newest_first;
     }
     for (; r; r = next) {
-        next = r->next; /* queueing r reuses its link */
+        next = runnable_next(r); /* queueing r reuses its link */
         weft_future_retain(f); /* dropped after the callback ran */
         sched_call_threadsafe(f->rt, target, (callback_item *)r);
     }
@@ -181,7 +181,7 @@ int weft_future_add_done_callback(weft_future *f, void (*cb)(weft_future *, void
     if (!future_valid(f) || !cb) return -EINVAL;
     callback_item *item = mem_alloc(sizeof *item);
     if (!item) return -ENOMEM;
-    item->link.kind = RUNNABLE_DONE_CALLBACK;
+    runnable_init(&item->link, RUNNABLE_DONE_CALLBACK);
     item->fn.done = cb;
     item->arg = arg;
     item->future = f;
@@ -194,13 +194,12 @@ int weft_future_add_done_callback(weft_future *f, void (*cb)(weft_future *, void
         return -EPERM; /* no runtime to run it on */
     }
     if (!future_is_done(f)) {
-        item->link.next = f->callbacks;
+        runnable_set_next(&item->link, f->callbacks);
         f->callbacks = &item->link;
         spin_unlock(&f->lock);
         return 0;
     }
     spin_unlock(&f->lock);
-    item->link.next = NULL;
     schedule_callbacks(f, &item->link);
     return 0;
 }
@@ -244,7 +243,7 @@ void weft_future_release(weft_future *f)
      * else who could take the lock holds a reference, so nobody takes it after that. */
     spin_wait_unlocked(&f->lock);
     for (runnable *r = f->callbacks, *next; r; r = next) {
-        next = r->next;
+        next = runnable_next(r);
         mem_free(r, sizeof(callback_item));
     }
     f->magic = FUTURE_FREED;

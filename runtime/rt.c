@@ -53,7 +53,7 @@ static void rt_destroy(weft_rt *rt)
     }
     runnable *r;
     while ((r = inject_pop(&rt->injectq))) /* callbacks posted after the workers stopped */
-        if (r->kind >= RUNNABLE_CALLBACK) mem_free(r, sizeof(callback_item));
+        if (runnable_kind(r) >= RUNNABLE_CALLBACK) mem_free(r, sizeof(callback_item));
     inject_destroy(&rt->injectq);
     idle_destroy(&rt->idle);
     registry_destroy(&rt->reg);

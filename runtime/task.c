@@ -38,10 +38,8 @@ static task *task_new(weft_rt *rt, weft_fn fn, void *arg, const weft_spawn_opts 
     if (!t) return NULL;
     future_init(&t->fut, 1, rt);
     atomic_init(&t->fut.refs, 2); /* the handle and the queue entry */
-    t->start_link.kind = RUNNABLE_TASK_START;
-    t->start_link.next = NULL;
-    t->link.kind = RUNNABLE_TASK_RESUME;
-    t->link.next = NULL;
+    runnable_init(&t->start_link, RUNNABLE_TASK_START);
+    runnable_init(&t->link, RUNNABLE_TASK_RESUME);
     atomic_init(&t->sched, T_NEW);
     t->stk = NULL;
     t->stack_owner = t;
@@ -226,7 +224,7 @@ static void drop_stale_entries(worker *w)
      * last reference to its task. One that is not stale goes back where it was. */
     runnable *r;
     while ((r = deque_take(&w->dq))) {
-        task *t = r->kind == RUNNABLE_TASK_START ? container_of(r, task, start_link) : NULL;
+        task *t = runnable_kind(r) == RUNNABLE_TASK_START ? container_of(r, task, start_link) : NULL;
         if (!t || atomic_load_explicit(&t->sched, memory_order_acquire) == T_NEW) {
             deque_push(&w->dq, r); /* into the slot it just left: cannot fail */
             return;

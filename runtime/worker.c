@@ -152,7 +152,7 @@ int sched_call_threadsafe(weft_rt *rt, int worker_id, callback_item *cb)
 
 static void run_callback(callback_item *cb)
 {
-    if (cb->link.kind == RUNNABLE_DONE_CALLBACK) {
+    if (runnable_kind(&cb->link) == RUNNABLE_DONE_CALLBACK) {
         cb->fn.done(cb->future, cb->arg);
         weft_future_release(cb->future);
     } else {
@@ -210,12 +210,12 @@ void worker_after_switch(worker *w)
 
 static int is_task(const runnable *r)
 {
-    return r->kind == RUNNABLE_TASK_START || r->kind == RUNNABLE_TASK_RESUME;
+    return runnable_kind(r) <= RUNNABLE_TASK_RESUME;
 }
 
 static task *task_of_entry(runnable *r)
 {
-    return r->kind == RUNNABLE_TASK_START ? container_of(r, task, start_link)
+    return runnable_kind(r) == RUNNABLE_TASK_START ? container_of(r, task, start_link)
                                           : container_of(r, task, link);
 }
 
@@ -224,7 +224,7 @@ static task *task_of_entry(runnable *r)
 static force_inline task *enter(worker *w, runnable *r)
 {
     task *t = task_of_entry(r);
-    if (r->kind == RUNNABLE_TASK_START) {
+    if (runnable_kind(r) == RUNNABLE_TASK_START) {
         if (!task_start(w, t)) return NULL;
     } else {
         task_resume_scheduled(t);
