@@ -77,7 +77,7 @@ weft_barrier *weft_barrier_new(int parties)
     spin_init(&b->spin);
     b->state = BARRIER_FILLING;
     b->count = 0;
-    b->waiters.head = b->waiters.tail = NULL;
+    waitlist_init(&b->waiters);
     return b;
 }
 
@@ -85,7 +85,7 @@ void weft_barrier_free(weft_barrier *b)
 {
     if (!barrier_valid(b)) return;
     spin_lock(&b->spin);
-    int busy = b->waiters.head || b->count; /* queued, or inside and not yet left */
+    int busy = !waitlist_empty(&b->waiters) || b->count; /* queued, or inside and not yet left */
     spin_unlock(&b->spin);
     if (busy) {
         diag_log("weft_barrier_free: tasks still wait on the barrier; it is left allocated");

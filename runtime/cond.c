@@ -70,7 +70,7 @@ weft_cond *weft_cond_new(weft_lock *lock)
     c->magic = COND_MAGIC;
     atomic_init(&c->inside, 0);
     spin_init(&c->spin);
-    c->waiters.head = c->waiters.tail = NULL;
+    waitlist_init(&c->waiters);
     return c;
 }
 

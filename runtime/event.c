@@ -43,7 +43,7 @@ weft_event *weft_event_new(void)
     atomic_init(&e->flag, 0);
     e->magic = EVENT_MAGIC;
     spin_init(&e->spin);
-    e->waiters.head = e->waiters.tail = NULL;
+    waitlist_init(&e->waiters);
     return e;
 }
 

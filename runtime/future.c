@@ -25,7 +25,7 @@ void future_init(weft_future *f, int is_task, weft_rt *rt)
     spin_init(&f->lock);
     f->error = 0;
     f->result = NULL;
-    f->waiters.head = f->waiters.tail = NULL;
+    waitlist_init(&f->waiters);
     f->callbacks = NULL;
     f->hooks = NULL;
     f->rt = rt;
@@ -74,7 +74,7 @@ static inline runnable *settle(weft_future *f, int error, void *result)
     f->error = error;
     f->result = error ? NULL : result;
     runnable *cbs = f->callbacks;
-    if (cbs || f->waiters.head || f->hooks) return settle_listened(f, cbs);
+    if (cbs || !waitlist_empty(&f->waiters) || f->hooks) return settle_listened(f, cbs);
     atomic_store_explicit(&f->state, FUTURE_DONE, memory_order_release); /* nobody listens */
     return NULL;
 }

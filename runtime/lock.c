@@ -114,7 +114,7 @@ weft_lock *weft_lock_new(void)
     atomic_init(&l->contended, 0);
     l->magic = LOCK_MAGIC;
     spin_init(&l->spin);
-    l->waiters.head = l->waiters.tail = NULL;
+    waitlist_init(&l->waiters);
     return l;
 }
 
@@ -154,7 +154,7 @@ static noinline int release_slow(weft_lock *l)
         spin_unlock(&l->spin); /* another release cleared QUEUED first: start over */
     }
     int granted = waitlist_signal_first(&l->waiters, 0, NULL);
-    int next = !granted ? 0 : l->waiters.head ? LOCK_HELD | LOCK_QUEUED : LOCK_HELD;
+    int next = !granted ? 0 : waitlist_empty(&l->waiters) ? LOCK_HELD : LOCK_HELD | LOCK_QUEUED;
     atomic_store_explicit(&l->state, next, memory_order_release);
     set_contended(l, next == (LOCK_HELD | LOCK_QUEUED));
     spin_unlock(&l->spin);

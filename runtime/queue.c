@@ -257,7 +257,7 @@ static int queue_bring_back(weft_queue *q, void *item, uint64_t seq)
 static inline int queue_put_locked(weft_queue *q, void *item)
 {
     if (q->shut) return -ESHUTDOWN;
-    if (!q->getters.head || !queue_hand(q, item, q->seq)) {
+    if (waitlist_empty(&q->getters) || !queue_hand(q, item, q->seq)) {
         if (!queue_has_room(q)) return -EAGAIN;
         if (queue_store(q, item, q->seq)) return -ENOMEM;
     }
@@ -270,7 +270,7 @@ static inline int queue_get_locked(weft_queue *q, void **item)
 {
     if (!q->count) return q->shut ? -ESHUTDOWN : -EAGAIN;
     *item = queue_take(q);
-    if (q->putters.head) queue_wake_putter(q);
+    if (!waitlist_empty(&q->putters)) queue_wake_putter(q);
     return 0;
 }
 
@@ -282,7 +282,7 @@ static noinline int queue_put_wait(weft_queue *q, void *item)
         int r = queue_park(q, &w, &q->putters, "queue put");
         if (r == WAIT_SIGNALED_CANCELLED) { /* woken for room it will not use: pass it on */
             spin_lock(&q->lock);
-            if (q->putters.head && queue_has_room(q)) queue_wake_putter(q);
+            if (!waitlist_empty(&q->putters) && queue_has_room(q)) queue_wake_putter(q);
             spin_unlock(&q->lock);
             return -ECANCELED;
         }
@@ -293,7 +293,8 @@ static noinline int queue_put_wait(weft_queue *q, void *item)
         if (r == -EAGAIN) continue; /* a put_nowait took the room first */
         /* the item went to a getter that came meanwhile (or nowhere): the room we were
          * woken for is still free, and it is the next putter's */
-        if (q->count == stored && q->putters.head && queue_has_room(q)) queue_wake_putter(q);
+        if (q->count == stored && !waitlist_empty(&q->putters) && queue_has_room(q))
+            queue_wake_putter(q);
         spin_unlock(&q->lock);
         return r;
     }
@@ -361,7 +362,8 @@ void weft_queue_free(weft_queue *q)
 {
     if (!queue_valid(q)) return;
     spin_lock(&q->lock);
-    int busy = q->getters.head || q->putters.head || q->joiners.head;
+    int busy = !waitlist_empty(&q->getters) || !waitlist_empty(&q->putters) ||
+               !waitlist_empty(&q->joiners);
     spin_unlock(&q->lock);
     if (busy) { /* freeing it would pull the lists from under their waiters */
         diag_log("weft_queue_free: callers still wait on queue %p; it is not freed", (void *)q);

@@ -46,7 +46,7 @@ static int sem_valid(const weft_sem *s)
 /* With `spin` held. */
 static int sem_busy(const weft_sem *s)
 {
-    return s->value == 0 || s->waiters.head || s->pending > 0;
+    return s->value == 0 || !waitlist_empty(&s->waiters) || s->pending > 0;
 }
 
 /* With `spin` held: grant free permits to queued waiters, first come first served. */
@@ -74,7 +74,7 @@ static weft_sem *sem_new(int value, int bound)
     s->bound = bound;
     s->magic = SEM_MAGIC;
     spin_init(&s->spin);
-    s->waiters.head = s->waiters.tail = NULL;
+    waitlist_init(&s->waiters);
     return s;
 }
 

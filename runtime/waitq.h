@@ -69,9 +69,26 @@ typedef struct waiter {
     const char *what;       /* what is waited on, for task dumps */
 } waiter;
 
+/* A FIFO of waiters as a ring: `last` is the newest, and its `next` the oldest, so a list
+ * is one pointer (NULL: empty) in every future, task and primitive. */
 typedef struct waitlist {
-    waiter *head, *tail;
+    waiter *last;
 } waitlist;
+
+static inline void waitlist_init(waitlist *l)
+{
+    l->last = NULL;
+}
+
+static inline waiter *waitlist_first(const waitlist *l) /* the oldest, or NULL */
+{
+    return l->last ? l->last->next : NULL;
+}
+
+static inline int waitlist_empty(const waitlist *l)
+{
+    return l->last == NULL;
+}
 
 /* Bind w to the caller (task or thread). 0, or -EPERM on a worker outside a task, or
  * -ENOMEM for a thread whose parker cannot be made. A waiter that turns out not to be
@@ -81,25 +98,33 @@ int waiter_init(waiter *w, spinlock *lock, waitlist *list, const char *what);
 /* List operations; the caller holds the list's lock. */
 static inline void waitlist_append(waitlist *l, waiter *w)
 {
-    w->next = NULL;
-    w->prev = l->tail;
-    if (l->tail) l->tail->next = w;
-    else l->head = w;
-    l->tail = w;
+    waiter *last = l->last;
+    if (last) {
+        w->next = last->next;
+        w->prev = last;
+        last->next->prev = w;
+        last->next = w;
+    } else {
+        w->next = w->prev = w;
+    }
+    l->last = w;
 }
 
 static inline void waitlist_remove(waitlist *l, waiter *w)
 {
-    if (w->prev) w->prev->next = w->next;
-    else l->head = w->next;
-    if (w->next) w->next->prev = w->prev;
-    else l->tail = w->prev;
+    if (w->next == w) {
+        l->last = NULL;
+    } else {
+        w->prev->next = w->next;
+        w->next->prev = w->prev;
+        if (l->last == w) l->last = w->prev;
+    }
     w->next = w->prev = NULL;
 }
 
 static inline waiter *waitlist_pop(waitlist *l)
 {
-    waiter *w = l->head;
+    waiter *w = waitlist_first(l);
     if (w) waitlist_remove(l, w);
     return w;
 }
@@ -107,7 +132,11 @@ static inline waiter *waitlist_pop(waitlist *l)
 static inline size_t waitlist_count(const waitlist *l) /* for messages: walks the list */
 {
     size_t n = 0;
-    for (const waiter *w = l->head; w; w = w->next) n++;
+    if (l->last)
+        for (const waiter *w = l->last->next;; w = w->next) {
+            n++;
+            if (w == l->last) break;
+        }
     return n;
 }
 

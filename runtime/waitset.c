@@ -66,7 +66,7 @@ static void entry_fire(future_hook *h, weft_future *f)
 int waitset_init(waitset *s, weft_future *const *fs, size_t n, int until, uint64_t late_after)
 {
     spin_init(&s->lock);
-    s->waiters.head = s->waiters.tail = NULL;
+    waitlist_init(&s->waiters);
     s->until = until;
     s->n = n;
     s->ndone = 0;
