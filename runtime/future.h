@@ -48,7 +48,7 @@ struct weft_future {
     uint32_t magic;
     uint8_t is_task;
     spinlock lock;
-    int error;
+    int error;               /* a task's: also weft_fail()'s while it runs (task.c) */
     void *result;
     waitlist waiters;
     runnable *callbacks;     /* callback_items, newest first; run oldest first once done */

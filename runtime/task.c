@@ -48,8 +48,7 @@ static task *task_new(weft_rt *rt, weft_fn fn, void *arg, const weft_spawn_opts 
     t->name = NULL;
     t->home = -1;
     t->pinned = 0;
-    t->fail_err = 0;
-    t->stack_size = 0;
+    t->stack_shift = 0;
     atomic_init(&t->cancel_requests, 0);
     atomic_init(&t->must_cancel, 0);
     atomic_init(&t->shutdown_cancelled, 0);
@@ -60,13 +59,20 @@ static task *task_new(weft_rt *rt, weft_fn fn, void *arg, const weft_spawn_opts 
     if (o) {
         t->home = (int16_t)o->worker;
         t->pinned = o->pinned && o->worker >= 0;
-        t->stack_size = (uint32_t)o->stack_size;
+        if (o->stack_size) /* stacks come in powers of two: keep the exponent */
+            t->stack_shift = o->stack_size > 1 ? 64 - __builtin_clzll(o->stack_size - 1) : 1;
         if (o->name && !(t->name = mem_strdup(o->name))) {
             objpool_free(OBJ_TASK, t);
             return NULL;
         }
     }
     return t;
+}
+
+/* The stack t asked for: its size rounded up to a power of two, or the runtime's default. */
+static size_t task_stack_size(const task *t)
+{
+    return t->stack_shift ? (size_t)1 << t->stack_shift : t->fut.rt->stack_size;
 }
 
 void task_free(task *t)
@@ -89,9 +95,8 @@ int task_release_spawned(task *t)
  * caller holds (0: it cannot tell); when they are all there are, without the lock. */
 static void task_finish(task *t, void *result, int never_ran, unsigned held)
 {
-    int err = 0;
-    if (never_ran || t->fail_err) err = never_ran ? -ECANCELED : t->fail_err;
-    else if (atomic_load_explicit(&t->must_cancel, memory_order_acquire))
+    int err = never_ran ? -ECANCELED : t->fut.error; /* weft_fail()'s, if it was called */
+    if (!err && atomic_load_explicit(&t->must_cancel, memory_order_acquire))
         err = -ECANCELED; /* cancelled right before it returned (asyncio's rule) */
     if (t->reg_shard != REG_NONE) registry_remove(t);
     atomic_store_explicit(&t->sched, T_DONE, memory_order_release);
@@ -158,14 +163,14 @@ int task_start(worker *w, task *t)
         weft_future_release(&t->fut);
         return 0;
     }
-    size_t size = t->stack_size ? t->stack_size : t->fut.rt->stack_size;
+    size_t size = task_stack_size(t);
     t->stk = stack_take(&w->stacks, size);
     if (!t->stk || coro_init(&t->stk->ctx, t->stk->lo, t->stk->size, task_entry, t)) {
         diag_log("cannot get a %zu-byte stack for task '%s'", size,
                  t->name ? t->name : "(unnamed)");
         if (t->stk) stack_give(&w->stacks, t->stk);
         t->stk = NULL;
-        t->fail_err = -ENOMEM;
+        t->fut.error = -ENOMEM;
         task_finish(t, NULL, 0, 1);
         weft_future_release(&t->fut);
         return 0;
@@ -193,7 +198,7 @@ void task_wake(task *t)
 static int inline_eligible(task *self, task *c, worker *w)
 {
     return c->fut.rt == self->fut.rt && !c->pinned && (c->home < 0 || c->home == w->id) &&
-           c->stack_size <= self->stack_owner->stk->size &&
+           task_stack_size(c) <= self->stack_owner->stk->size &&
            atomic_load_explicit(&c->sched, memory_order_relaxed) == T_NEW;
 }
 
@@ -429,7 +434,7 @@ weft_future *weft_rt_submit(weft_rt *rt, weft_fn fn, void *arg)
 void *weft_fail(int err)
 {
     task *t = task_current();
-    if (t && err < 0) t->fail_err = err;
+    if (t && err < 0) t->fut.error = err; /* nobody reads it before the task is done */
     return NULL;
 }
 

@@ -36,11 +36,19 @@
 enum { T_NEW, T_SCHEDULED, T_RUNNING, T_NOTIFIED, T_IDLE, T_DONE };
 
 typedef struct task {
-    weft_future fut;      /* first: a task is a future; fut.rt is the task's runtime */
-    runnable start_link;  /* the spawn's queue entry */
-    runnable link;        /* the current wake-up's queue entry */
-    stack *stk;           /* its own stack, with its context, from its start to its end */
-    struct task *stack_owner;
+    weft_future fut; /* first: a task is a future; fut.rt is the task's runtime */
+    /* What every switch and wake-up touches, in 32 bytes: as the object pool places tasks
+     * (160 bytes) on 32-byte boundaries, these always share one cache line. */
+    runnable link;                    /* the current wake-up's queue entry */
+    stack *stk;                       /* its own stack, with its context, from start to end */
+    struct task *stack_owner;         /* whose stack it runs on: itself, or an inline awaiter */
+    atomic_uint sched;
+    atomic_bool must_cancel;          /* a request not yet delivered to a wait */
+    uint8_t stack_shift : 6;          /* log2 of the stack size asked for; 0: the default */
+    uint8_t pinned : 1;               /* never leaves `home` */
+    uint16_t reg_shard;               /* registry shard, REG_NONE when not registered */
+    /* the rest */
+    runnable start_link; /* the spawn's queue entry */
     union {
         struct { /* until the body starts */
             weft_fn fn;
@@ -51,20 +59,17 @@ typedef struct task {
             struct inline_await *inline_await; /* the await running it inline, else NULL */
         };
     };
+    _Atomic(weft_future *) awaiting;  /* the future this task awaits (cancellation follows it) */
     char *name;
-    _Atomic(weft_future *) awaiting; /* the future this task awaits (cancellation follows it) */
     struct task *reg_next, *reg_prev; /* suspended-task registry, see registry.c */
-    uint32_t stack_size;              /* 0: the runtime's default */
-    atomic_uint sched;
     atomic_int cancel_requests;       /* Task.cancelling() */
-    int fail_err;                     /* weft_fail()'s error, 0 if it was not called */
     int16_t home;                     /* worker to start on, -1: anywhere */
-    uint16_t reg_shard;               /* registry shard, REG_NONE when not registered */
-    uint8_t pinned;                   /* never leaves `home` */
-    atomic_bool must_cancel;          /* a request not yet delivered to a wait */
     atomic_bool shutdown_cancelled;   /* shutdown's one cancellation was requested */
     atomic_bool awaiting_released;    /* a canceller that took `awaiting` is done with it */
 } task;
+
+_Static_assert(sizeof(weft_future) % 32 == 0 && sizeof(task) % 32 == 0,
+               "a task's first 32 bytes after its future stay within one cache line");
 
 #define REG_NONE UINT16_MAX
 

@@ -92,6 +92,29 @@ static void *deep_stack(void *arg)
     return n ? deep_stack((void *)(n - 1)) : (void *)(uintptr_t)buf[100];
 }
 
+__attribute__((noinline)) static void *needs_64k(void *arg)
+{
+    volatile char buf[1 << 16];
+    memset((char *)buf, 1, sizeof buf);
+    return (void *)(uintptr_t)(buf[100] + (arg != NULL));
+}
+
+static atomic_int small_started;
+
+/* Runs on its own 16 KiB stack (its awaiter waits until it has started, so it is not run
+ * inline on a bigger one) and awaits a child of the default size that needs 64 KiB: the
+ * child must get a stack of its own size, not run inline on this small one. */
+static void *small_parent(void *arg)
+{
+    (void)arg;
+    atomic_store(&small_started, 1);
+    weft_future *child = weft_spawn(needs_64k, NULL);
+    void *r = NULL;
+    int err = child ? weft_await(child, &r) : -ENOMEM;
+    weft_future_release(child);
+    return err ? NULL : r;
+}
+
 static void *check_options(void *arg)
 {
     (void)arg;
@@ -127,6 +150,13 @@ static void *check_options(void *arg)
     void *r;
     cmp_ok(weft_await(f, &r), "==", 0, "a 4 MiB stack holds 40 frames of 64 KiB");
     cmp_ok((intptr_t)r, "==", 1, "and computes the right thing");
+    weft_future_release(f);
+
+    weft_spawn_opts small = {.name = "small-stack", .stack_size = 16u << 10, .worker = -1};
+    f = weft_spawn_ex(small_parent, NULL, &small);
+    while (f && !atomic_load(&small_started)) weft_yield();
+    cmp_ok(weft_await(f, &r), "==", 0, "a task on a 16 KiB stack awaits a default-size child");
+    cmp_ok((intptr_t)r, "==", 1, "which ran on a stack of its own size, not inline on 16 KiB");
     weft_future_release(f);
 
     weft_spawn_opts bad = {.worker = (int)n};
