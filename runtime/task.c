@@ -229,7 +229,8 @@ static void drop_stale_entries(worker *w)
      * last reference to its task. One that is not stale goes back where it was. */
     runnable *r;
     while ((r = deque_take(&w->dq))) {
-        task *t = runnable_kind(r) == RUNNABLE_TASK_START ? container_of(r, task, start_link) : NULL;
+        task *t =
+            runnable_kind(r) == RUNNABLE_TASK_START ? container_of(r, task, start_link) : NULL;
         if (!t || atomic_load_explicit(&t->sched, memory_order_acquire) == T_NEW) {
             deque_push(&w->dq, r); /* into the slot it just left: cannot fail */
             return;
