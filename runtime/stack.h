@@ -25,15 +25,16 @@
 #include "coro.h"
 
 typedef struct stack {
-    coro ctx;           /* the context that runs on this stack (set up by its user) */
-    void *lo;           /* lowest usable byte (just above the guard) */
-    size_t size;        /* usable bytes */
-    const char *label;  /* task name shown in the overflow message; set by the user of the stack */
+    /* The first cache line (stack.c aligns each descriptor to one) holds what every switch
+     * (ctx, guard) and every task start (label, lo) touches. */
+    coro ctx;          /* the context that runs on this stack (set up by its user) */
+    int guard;         /* STACK_GUARD_*; private to stack.c, read by stack_check() */
+    unsigned cls;      /* private to stack.c */
+    const char *label; /* task name shown in the overflow message; set by the user of the stack */
+    void *lo;          /* lowest usable byte (just above the guard) */
+    size_t size;       /* usable bytes */
     struct stack *next; /* free-list link while cached */
-    /* private to stack.c */
-    struct stack_pool *pool;
-    unsigned cls;
-    int guard; /* STACK_GUARD_* */
+    struct stack_pool *pool; /* private to stack.c */
 } stack;
 
 enum { STACK_GUARD_MADVISE = 1, STACK_GUARD_MPROTECT = 2, STACK_GUARD_CANARY = 3 };
