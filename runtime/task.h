@@ -38,7 +38,8 @@ enum { T_NEW, T_SCHEDULED, T_RUNNING, T_NOTIFIED, T_IDLE, T_DONE };
 typedef struct task {
     weft_future fut; /* first: a task is a future; fut.rt is the task's runtime */
     /* What every switch and wake-up touches, in 32 bytes: as the object pool places tasks
-     * (160 bytes) on 32-byte boundaries, these always share one cache line. */
+     * (160 bytes) on 32-byte boundaries, these share one cache line (not in the libc
+     * allocator builds, whose malloc aligns to 16). */
     runnable link;                    /* the current wake-up's queue entry */
     stack *stk;                       /* its own stack, with its context, from start to end */
     struct task *stack_owner;         /* whose stack it runs on: itself, or an inline awaiter */
