@@ -227,6 +227,9 @@ void *weft_future_result(const weft_future *f)
 
 void weft_future_retain(weft_future *f)
 {
+    /* Always a read-modify-write, even at 1: retains through borrowed pointers (shutdown's
+     * walk of the registry, a completer's callbacks, a task's own code via weft_current())
+     * can meet, and a plain store would lose one of them. */
     if (future_valid(f)) atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
 }
 
