@@ -77,7 +77,6 @@
 #define ARCH_MIN_GUARD 0
 #endif
 
-#define STACK_MIN_SHIFT 14 /* class 0 is 16 KiB */
 #define STACK_CLASSES array_size(((stack_cache *)0)->free)
 #define STACK_DEFAULT_SIZE (256 * 1024)
 #define SLAB_BYTES ((size_t)32 << 20)
@@ -501,10 +500,7 @@ void stack_cache_flush(stack_cache *cache)
 
 stack *stack_take(stack_cache *cache, size_t size)
 {
-    unsigned shift = size <= class_bytes(0)
-                         ? STACK_MIN_SHIFT
-                         : (unsigned)(64 - __builtin_clzll((unsigned long long)size - 1));
-    unsigned cls = shift - STACK_MIN_SHIFT;
+    unsigned cls = stack_shift(size) - STACK_MIN_SHIFT;
     if (cls < globals.min_class) cls = globals.min_class;
     if (cls >= STACK_CLASSES) return NULL;
 

@@ -46,6 +46,16 @@ typedef struct stack_cache {          /* per worker: owner thread only */
     unsigned count[24];
 } stack_cache;
 
+#define STACK_MIN_SHIFT 14 /* the smallest stack is 16 KiB */
+
+/* log2 of the size stack_take(size) rounds up to (a power of two, at least 16 KiB). */
+static inline unsigned stack_shift(size_t size)
+{
+    return size <= (size_t)1 << STACK_MIN_SHIFT
+               ? STACK_MIN_SHIFT
+               : (unsigned)(64 - __builtin_clzll((unsigned long long)size - 1));
+}
+
 stack_pool *stack_pool_new(void);
 void stack_pool_free(stack_pool *p); /* unmaps everything; no stack may be in use */
 void stack_cache_init(stack_cache *c, stack_pool *p);

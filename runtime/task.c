@@ -59,8 +59,7 @@ static task *task_new(weft_rt *rt, weft_fn fn, void *arg, const weft_spawn_opts 
     if (o) {
         t->home = (int16_t)o->worker;
         t->pinned = o->pinned && o->worker >= 0;
-        if (o->stack_size) /* stacks come in powers of two: keep the exponent */
-            t->stack_shift = o->stack_size > 1 ? 64 - __builtin_clzll(o->stack_size - 1) : 1;
+        if (o->stack_size) t->stack_shift = stack_shift(o->stack_size);
         if (o->name && !(t->name = mem_strdup(o->name))) {
             objpool_free(OBJ_TASK, t);
             return NULL;
@@ -69,7 +68,7 @@ static task *task_new(weft_rt *rt, weft_fn fn, void *arg, const weft_spawn_opts 
     return t;
 }
 
-/* The stack t asked for: its size rounded up to a power of two, or the runtime's default. */
+/* The size of the stack t asked for, as stack_take() rounds it, or the runtime's default. */
 static size_t task_stack_size(const task *t)
 {
     return t->stack_shift ? (size_t)1 << t->stack_shift : t->fut.rt->stack_size;

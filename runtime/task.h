@@ -45,7 +45,7 @@ typedef struct task {
     struct task *stack_owner;         /* whose stack it runs on: itself, or an inline awaiter */
     atomic_uint sched;
     atomic_bool must_cancel;          /* a request not yet delivered to a wait */
-    uint8_t stack_shift : 6;          /* log2 of the stack size asked for; 0: the default */
+    uint8_t stack_shift : 6;          /* stack_shift() of the size asked for; 0: the default */
     uint8_t pinned : 1;               /* never leaves `home` */
     uint16_t reg_shard;               /* registry shard, REG_NONE when not registered */
     /* the rest */
