@@ -73,7 +73,6 @@ void objpool_thread_cache(objpool_cache *cache)
 
 #define MAG 64
 #define CHUNK_BYTES ((size_t)2 << 20)
-#define OBJ_ALIGN 32 /* task.h keeps a task's hot 32 bytes in one cache line */
 
 typedef struct free_obj {
     struct free_obj *next;     /* within the magazine */
@@ -98,7 +97,7 @@ static __thread objpool_cache *thread_cache;
 
 static size_t stride(obj_class c)
 {
-    return (obj_size[c] + OBJ_ALIGN - 1) & ~(size_t)(OBJ_ALIGN - 1);
+    return (obj_size[c] + OBJPOOL_ALIGN - 1) & ~(size_t)(OBJPOOL_ALIGN - 1);
 }
 
 /* A fresh chunk for class c; the caller holds s->lock. */

@@ -9,6 +9,11 @@
 
 typedef enum { OBJ_TASK, OBJ_FUTURE, OBJ_CLASSES } obj_class;
 
+/* Where the pool serves them (objpool.c), a class's objects are laid out at a stride that
+ * is a multiple of OBJPOOL_ALIGN, from page-aligned chunks (task.h keeps a task's hot 32
+ * bytes in one cache line by it). */
+#define OBJPOOL_ALIGN 32
+
 /* A thread's magazines: `cur` (objects linked through their first word, `n` of them) and
  * one full `spare`, and [fresh, fresh_end), objects carved for it and never handed out.
  * Owned by one thread (a worker) and touched by it alone. */

@@ -207,7 +207,8 @@ static void fresh_range_handed_back(void)
     }
     skip(!pooled, 2, "objects come straight from the allocator in this build (objpool.c)") {
         char *lo = b->fresh, *hi = b->fresh_end;
-        size_t stride = (sizeof(weft_future) + 15) & ~(size_t)15, rest = (size_t)(hi - lo) / stride;
+        size_t stride = (sizeof(weft_future) + OBJPOOL_ALIGN - 1) & ~(size_t)(OBJPOOL_ALIGN - 1);
+        size_t rest = (size_t)(hi - lo) / stride;
         objpool_thread_cache(NULL);
         ok(!b->fresh && !b->fresh_end, "a handed-back cache keeps no fresh range");
         size_t inside = 0;
