@@ -216,7 +216,7 @@ static int is_task(const runnable *r)
 static task *task_of_entry(runnable *r)
 {
     return runnable_kind(r) == RUNNABLE_TASK_START ? container_of(r, task, start_link)
-                                          : container_of(r, task, link);
+                                                   : container_of(r, task, link);
 }
 
 /* Make the task of queue entry r w's running task, ready to be switched to: the task, or
