@@ -91,6 +91,17 @@ static void put_lifo(worker *w, runnable *r)
     w->lifo = r;
 }
 
+/* Start loading the top of suspended t's stack, for a task about to run: resuming it reads
+ * the switch frame, then the frames of its wait as it returns through them (six lines
+ * cover a future's await or a lock's). With many tasks taking turns that stack has gone
+ * cold, and these misses would otherwise come one after another on the critical path
+ * (ping_pong with 1,000 pairs, 1 worker: ~-8%). */
+static inline void prefetch_stack(task *t)
+{
+    char *sp = t->stack_owner->stk->ctx.sp;
+    for (int i = 0; i < 6; i++) __builtin_prefetch(sp + 64 * i, 0, 3);
+}
+
 /* Work for a worker other than the caller's own (or from outside the runtime). */
 static void post_remote(weft_rt *rt, int target, runnable *r)
 {
@@ -130,8 +141,12 @@ static noinline void ready_slow(worker *w, task *t)
 void sched_ready(task *t)
 {
     worker *w = own_worker(t->fut.rt);
-    if (likely(w && !t->pinned && !w->lifo)) w->lifo = &t->link; /* the common wake-up */
-    else ready_slow(w, t);
+    if (likely(w && !t->pinned && !w->lifo)) { /* the common wake-up */
+        w->lifo = &t->link;
+        prefetch_stack(t);
+    } else {
+        ready_slow(w, t);
+    }
 }
 
 void sched_call_soon(worker *w, callback_item *cb)
@@ -291,8 +306,13 @@ static runnable *next_local(worker *w)
     }
     w->lifo_runs = 0;
     if ((r = runnable_list_pop(&w->local))) return r;
-    if (w->batch_next < w->batch_len) return w->batch[w->batch_next++];
-    return pop_batch(w);
+    if (w->batch_next < w->batch_len) r = w->batch[w->batch_next++];
+    else if (!(r = pop_batch(w))) return NULL;
+    if (w->batch_next < w->batch_len) { /* the one after r: its stack, while r runs */
+        runnable *n = w->batch[w->batch_next];
+        if (runnable_kind(n) == RUNNABLE_TASK_RESUME) prefetch_stack(container_of(n, task, link));
+    }
+    return r;
 }
 
 /* The next task of w's local queues, entered and ready to be switched to, or NULL when the
