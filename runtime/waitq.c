@@ -69,11 +69,26 @@ void waiter_signal(waiter *w, int result, void *value)
     end_and_wake(w, WAITER_SIGNALED);
 }
 
+/* A FIFO grant's software pipeline. In a convoy (a contended lock: every acquire queues,
+ * every release grants the oldest) the next waiters are tasks suspended long ago, cold in
+ * the cache, and a grant's locked instructions wait for every load and store before them
+ * (though not for prefetches). So each grant warms what the next ones will touch: the
+ * task of the new oldest waiter n (whose waiter this prefetched one grant ago), and the
+ * waiter after n. mutex_contention, 2 workers: ~65 -> ~62 ns. */
+static inline void warm_next(const waiter *n)
+{
+    __builtin_prefetch(n->next, 1, 3);
+    __builtin_prefetch((const char *)n->next + sizeof(waiter) - 1, 1, 3); /* it may span two lines */
+    if (n->task) __builtin_prefetch(&n->task->sched, 1, 3);
+}
+
 int waitlist_signal_first(waitlist *l, int result, void *value)
 {
     waiter *w = waitlist_pop(l);
-    if (w) waiter_signal(w, result, value);
-    return w != NULL;
+    if (!w) return 0;
+    if (l->last) warm_next(l->last->next);
+    waiter_signal(w, result, value);
+    return 1;
 }
 
 void waitlist_signal_all(waitlist *l, int result, void *value)

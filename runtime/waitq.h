@@ -70,7 +70,11 @@ typedef struct waiter {
 } waiter;
 
 /* A FIFO of waiters as a ring: `last` is the newest, and its `next` the oldest, so a list
- * is one pointer (NULL: empty) in every future, task and primitive. */
+ * is one pointer (NULL: empty) in every future, task and primitive. Every waiter's `prev`
+ * is right except the oldest's, which nothing reads (removing the oldest goes through
+ * `last`): so a pop writes nothing of the waiter after it, whose stack is usually cold
+ * (a contended lock's convoy), and a store there would hold up the grant's locked
+ * instructions. waitlist_signal_first prefetches it instead. */
 typedef struct waitlist {
     waiter *last;
 } waitlist;
@@ -102,24 +106,25 @@ static inline void waitlist_append(waitlist *l, waiter *w)
     if (last) {
         w->next = last->next;
         w->prev = last;
-        last->next->prev = w;
         last->next = w;
     } else {
-        w->next = w->prev = w;
+        w->next = w;
     }
     l->last = w;
 }
 
 static inline void waitlist_remove(waitlist *l, waiter *w)
 {
+    waiter *last = l->last;
     if (w->next == w) {
         l->last = NULL;
-    } else {
+    } else if (last->next == w) { /* the oldest: its successor becomes the oldest */
+        last->next = w->next;
+    } else { /* w->prev is right, and so must its successor's stay, unless that is the oldest */
         w->prev->next = w->next;
-        w->next->prev = w->prev;
-        if (l->last == w) l->last = w->prev;
+        if (w == last) l->last = w->prev;
+        else w->next->prev = w->prev;
     }
-    w->next = w->prev = NULL;
 }
 
 static inline waiter *waitlist_pop(waitlist *l)
