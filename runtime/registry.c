@@ -114,7 +114,9 @@ int registry_dump(registry *r, FILE *out)
             static const char *states[] = {"new", "scheduled", "running", "running", "suspended",
                                            "done"};
             unsigned st = atomic_load_explicit(&t->sched, memory_order_relaxed);
-            const char *on = atomic_load_explicit(&t->waiting_on, memory_order_relaxed);
+            /* what a task waits on is up to date while it is suspended (waitq.c) */
+            const char *on =
+                st == T_IDLE ? atomic_load_explicit(&t->waiting_on, memory_order_relaxed) : NULL;
             fprintf(out, "task %p '%s' %s%s%s\n", (void *)t, t->name ? t->name : "(unnamed)",
                     st < 6 ? states[st] : "?", on ? " waiting on " : "", on ? on : "");
         }

@@ -26,12 +26,6 @@
 #include "waitq.h"
 #include "worker.h"
 
-task *task_current(void)
-{
-    worker *w = worker_current();
-    return w ? w->current : NULL;
-}
-
 static task *task_new(weft_rt *rt, weft_fn fn, void *arg, const weft_spawn_opts *o)
 {
     task *t = objpool_alloc(OBJ_TASK);

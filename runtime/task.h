@@ -56,7 +56,7 @@ typedef struct task {
             void *arg;
         };
         struct { /* then: */
-            _Atomic(const char *) waiting_on;  /* what it waits on, for task dumps (waitq.c) */
+            _Atomic(const char *) waiting_on;  /* while IDLE: what it waits on, for dumps */
             struct inline_await *inline_await; /* the await running it inline, else NULL */
         };
     };
@@ -88,7 +88,7 @@ static inline task *task_of(weft_future *f)
     return (task *)f;
 }
 
-task *task_current(void); /* the running task, NULL outside tasks */
+task *task_current(void); /* the running task, NULL outside tasks (worker.c) */
 /* Take t's pending cancellation, if it has one: 1 if taken. Exactly one taker gets it. */
 static inline int task_cancel_take(task *t)
 {

@@ -31,24 +31,12 @@
 #include "task.h"
 #include "worker.h"
 
-int waiter_init(waiter *w, spinlock *lock, waitlist *list, const char *what)
+/* waiter_init's second half, for a caller outside any task. */
+int waiter_init_thread(waiter *w)
 {
-    worker *wk = worker_current();
-    w->task = wk ? wk->current : NULL;
-    w->parker = NULL;
-    if (!w->task) {
-        if (wk) return -EPERM;
-        w->parker = parker_current();
-        if (!w->parker) return -ENOMEM;
-    }
-    w->next = w->prev = NULL;
-    w->lock = lock;
-    w->list = list;
-    w->result = 0;
-    w->value = NULL;
-    w->what = what;
-    atomic_store_explicit(&w->state, WAITER_WAITING, memory_order_relaxed);
-    return 0;
+    if (worker_current()) return -EPERM;
+    w->parker = parker_current();
+    return w->parker ? 0 : -ENOMEM;
 }
 
 /* The second half of an end by someone other than the waiter, which found w WAITING and
@@ -164,7 +152,8 @@ static int waiter_outcome(waiter *w)
 static force_inline int park_task(waiter *w, int cancellable)
 {
     task *t = w->task;
-    atomic_store_explicit(&t->waiting_on, w->what, memory_order_relaxed); /* for dumps */
+    /* for dumps, which show it while t is suspended; nobody reads it after the wait */
+    atomic_store_explicit(&t->waiting_on, w->what, memory_order_relaxed);
     while (atomic_load_explicit(&w->state, memory_order_acquire) == WAITER_WAITING) {
         if (cancellable && task_check_cancel(t)) {
             if (waiter_end_self(w, WAITER_CANCELLED)) break;
@@ -175,7 +164,6 @@ static force_inline int park_task(waiter *w, int cancellable)
         /* until task_wake(); it returns on whichever worker resumed t */
         worker_switch_out(worker_current(), t, SWITCH_SUSPEND);
     }
-    atomic_store_explicit(&t->waiting_on, NULL, memory_order_relaxed);
     return waiter_outcome(w);
 }
 

@@ -94,10 +94,22 @@ static inline int waitlist_empty(const waitlist *l)
     return l->last == NULL;
 }
 
+struct task *task_current(void);
+int waiter_init_thread(waiter *w);
+
 /* Bind w to the caller (task or thread). 0, or -EPERM on a worker outside a task, or
  * -ENOMEM for a thread whose parker cannot be made. A waiter that turns out not to be
- * needed (never appended, never parked) is simply dropped. */
-int waiter_init(waiter *w, spinlock *lock, waitlist *list, const char *what);
+ * needed (never appended, never parked) is simply dropped. Its links are written when it
+ * is appended, and result and value when it is signalled: they are read only then. */
+static inline int waiter_init(waiter *w, spinlock *lock, waitlist *list, const char *what)
+{
+    w->lock = lock;
+    w->list = list;
+    w->what = what;
+    atomic_store_explicit(&w->state, WAITER_WAITING, memory_order_relaxed);
+    w->task = task_current();
+    return w->task ? 0 : waiter_init_thread(w);
+}
 
 /* List operations; the caller holds the list's lock. */
 static inline void waitlist_append(waitlist *l, waiter *w)

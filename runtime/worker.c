@@ -44,6 +44,14 @@ noinline worker *worker_current(void)
     return w;
 }
 
+/* The same access, for the task running on this thread: one call where waits need it. */
+noinline task *task_current(void)
+{
+    worker *w = tls_worker;
+    __asm__ __volatile__("" : "+r"(w)::"memory");
+    return w ? w->current : NULL;
+}
+
 void worker_set_current(worker *w)
 {
     tls_worker = w;
