@@ -111,13 +111,16 @@ static void task_body(task *t, struct inline_await *a)
     task_finish(t, fn(arg), 0, 1);
 }
 
+/* A stack's entry: the body of the task it was made for, then of every unstarted task that
+ * takes the stack over when the one before ends (worker_exit). */
 static void task_entry(void *arg)
 {
     task *t = arg;
     worker_after_switch(worker_current()); /* we may have been switched to by a task */
-    task_body(t, NULL);
-    worker *w = worker_current();
-    worker_switch_out(w, t, SWITCH_EXIT);
+    for (;;) {
+        task_body(t, NULL);
+        t = worker_exit(worker_current(), t);
+    }
 }
 
 /* Claim an unstarted task; the winner runs (or cancels) its body. */
@@ -144,7 +147,7 @@ static int must_not_start(task *t)
            atomic_load_explicit(&t->fut.rt->closing, memory_order_acquire);
 }
 
-int task_start(worker *w, task *t)
+int task_start(worker *w, task *t, stack *offer)
 {
     int alone = future_refs_are(&t->fut, 1); /* the entry's reference is the only one */
     if (!(alone ? task_claim_alone(t) : task_claim(t))) { /* started inline, or cancelled */
@@ -157,8 +160,10 @@ int task_start(worker *w, task *t)
         return 0;
     }
     size_t size = task_stack_size(t);
-    t->stk = stack_take(&w->stacks, size);
-    if (!t->stk || coro_init(&t->stk->ctx, t->stk->lo, t->stk->size, task_entry, t)) {
+    if (offer && stack_suits(offer, size)) {
+        t->stk = offer; /* it runs on in task_entry's loop: nothing to set up */
+    } else if (!(t->stk = stack_take(&w->stacks, size)) ||
+               coro_init(&t->stk->ctx, t->stk->lo, t->stk->size, task_entry, t)) {
         diag_log("cannot get a %zu-byte stack for task '%s'", size,
                  t->name ? t->name : "(unnamed)");
         if (t->stk) stack_give(&w->stacks, t->stk);

@@ -245,12 +245,13 @@ static task *task_of_entry(runnable *r)
 }
 
 /* Make the task of queue entry r w's running task, ready to be switched to: the task, or
- * NULL if there is nothing to run (see task_start). */
-static force_inline task *enter(worker *w, runnable *r)
+ * NULL if there is nothing to run (see task_start, which may give a starting task `offer`,
+ * the stack of a task that has just ended). */
+static force_inline task *enter(worker *w, runnable *r, stack *offer)
 {
     task *t = task_of_entry(r);
     if (runnable_kind(r) == RUNNABLE_TASK_START) {
-        if (!task_start(w, t)) return NULL;
+        if (!task_start(w, t, offer)) return NULL;
     } else {
         task_resume_scheduled(t);
     }
@@ -266,7 +267,7 @@ static void run_runnable(worker *w, runnable *r)
         run_callback((callback_item *)r);
         return;
     }
-    task *t = enter(w, r);
+    task *t = enter(w, r, NULL);
     if (!t) return;
     coro_switch(&w->sched_ctx, &t->stack_owner->stk->ctx);
     after_switch(w);
@@ -321,8 +322,9 @@ static runnable *next_local(worker *w)
 }
 
 /* The next task of w's local queues, entered and ready to be switched to, or NULL when the
- * scheduler context should run next (nothing local, a callback first, or fairness duty). */
-static task *next_direct(worker *w)
+ * scheduler context should run next (nothing local, a callback first, or fairness duty).
+ * `offer`: see enter. */
+static task *next_direct(worker *w, stack *offer)
 {
     for (;;) {
         if ((w->tick + 1) % FAIR_INTERVAL == 0) return NULL; /* the scheduler's turn */
@@ -331,7 +333,7 @@ static task *next_direct(worker *w)
         runnable *r = next_local(w);
         if (!r) return NULL;
         w->tick++;
-        task *t = enter(w, r);
+        task *t = enter(w, r, offer);
         if (t) return t;
     }
 }
@@ -347,14 +349,33 @@ void worker_switch_out(worker *w, task *t, int reason)
     if (unlikely(t->stack_owner != t)) task_publish_inline(t); /* an inline child */
     w->switch_reason = reason;
     w->switch_task = t;
-    task *next = next_direct(w);
+    task *next = next_direct(w, NULL);
     coro *to = next ? &next->stack_owner->stk->ctx : &w->sched_ctx;
-    if (reason == SWITCH_EXIT) coro_exit_to(&t->stk->ctx, to);
     int saved_errno = *w->errno_at;
     coro_switch(&t->stack_owner->stk->ctx, to);
     w = worker_current(); /* maybe another thread's */
     after_switch(w);
     *w->errno_at = saved_errno;
+}
+
+/* Task t's body has returned, on its own stack. The next task of w's local queues runs
+ * next: right here, if it has not started yet and t's stack suits it (task_start gives it
+ * the stack), so a burst of spawns or a chain of them costs neither a switch nor a trip of
+ * the stack through the cache; else by a switch, after which t's stack goes back to the
+ * cache (after_switch). Returns the task to run here; otherwise does not return. */
+task *worker_exit(worker *w, task *t)
+{
+    stack *s = t->stk;
+    if (unlikely(stack_check(s))) stack_overflow_abort(s); /* canary mode: t's, named for t */
+    task *next = next_direct(w, s);
+    if (next && next->stk == s) {
+        t->stk = NULL;
+        weft_future_release(&t->fut); /* the runner's reference */
+        return next;
+    }
+    w->switch_reason = SWITCH_EXIT;
+    w->switch_task = t;
+    coro_exit_to(&s->ctx, next ? &next->stack_owner->stk->ctx : &w->sched_ctx);
 }
 
 static runnable *next_runnable(worker *w)

@@ -98,8 +98,10 @@ int worker_init(worker *w, struct weft_rt *rt, int id);
 void worker_destroy(worker *w);
 void worker_unpark(worker *w); /* kick w out of epoll_wait */
 
-/* Switch away from the current task t (reason: SWITCH_*). */
+/* Switch away from the current task t (SWITCH_SUSPEND or SWITCH_YIELD). */
 void worker_switch_out(worker *w, task *t, int reason);
+/* After t's body returned: the next task to run on t's stack, or no return (see worker.c). */
+task *worker_exit(worker *w, task *t);
 /* Finish the switch-out a task asked for, if one is pending on w. */
 void worker_after_switch(worker *w);
 
