@@ -323,8 +323,9 @@ static runnable *next_local(worker *w)
 
 /* The next task of w's local queues, entered and ready to be switched to, or NULL when the
  * scheduler context should run next (nothing local, a callback first, or fairness duty).
- * `offer`: see enter. */
-static task *next_direct(worker *w, stack *offer)
+ * `offer`: see enter. Inlined into both callers: out of line, its frame and call cost
+ * yield_many ~10% more instructions. */
+static force_inline task *next_direct(worker *w, stack *offer)
 {
     for (;;) {
         if ((w->tick + 1) % FAIR_INTERVAL == 0) return NULL; /* the scheduler's turn */
