@@ -111,22 +111,22 @@ static inline void publish(deque *d, deque_buf *buf, int64_t b, void *x)
 }
 
 /* A push into a full buffer; out of line, so that the common push saves no registers. */
-static noinline int push_grown(deque *d, deque_buf *buf, int64_t t, int64_t b, void *x)
+static noinline int64_t push_grown(deque *d, deque_buf *buf, int64_t t, int64_t b, void *x)
 {
     buf = grow(d, buf, t, b); /* use the new buffer: the paper reused the old one */
     if (!buf) return -ENOMEM;
     publish(d, buf, b, x);
-    return 0;
+    return b + 1 - t;
 }
 
-int deque_push(deque *d, void *x)
+int64_t deque_push(deque *d, void *x)
 {
     int64_t b = atomic_load_explicit(&d->bottom, relaxed);
     int64_t t = atomic_load_explicit(&d->top, acquire);
     deque_buf *buf = atomic_load_explicit(&d->buf, relaxed);
     if (unlikely(b - t > buf->mask)) return push_grown(d, buf, t, b, x);
     publish(d, buf, b, x);
-    return 0;
+    return b + 1 - t;
 }
 
 void *deque_take(deque *d)

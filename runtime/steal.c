@@ -66,7 +66,7 @@ static runnable *steal_half(worker *thief, worker *victim)
         }
         got++;
         if (!first) first = x;
-        else if (deque_push(&thief->dq, x)) inject_push(&thief->rt->injectq, x);
+        else if (deque_push(&thief->dq, x) < 0) inject_push(&thief->rt->injectq, x);
     }
     if (got) {
         stat_add(&thief->stats.steals, (uint64_t)got);

@@ -9,7 +9,8 @@
  * its stack. A task that suspends, yields or ends switches straight to the next task of
  * the local queues when there is one (else to the scheduler), and whichever context runs
  * next, now off the task's stack, finishes what the task asked for: publish it as IDLE,
- * requeue it, or recycle it.
+ * requeue it, or recycle it. A task that ends before an unstarted one that asks for the
+ * same stack size hands that task its stack instead, without a switch (worker_exit).
  * Parking is epoll_wait on the worker's own epoll fd, woken by its eventfd or by the
  * earliest timer of itself or of a busy peer (idle workers fire a busy peer's timers).
  *
@@ -65,20 +66,15 @@ static worker *own_worker(weft_rt *rt)
     return w && w->rt == rt ? w : NULL;
 }
 
-static void note_depth(worker *w)
-{
-    uint64_t depth = (uint64_t)deque_size(&w->dq);
-    if (depth > atomic_load_explicit(&w->stats.max_queue_depth, memory_order_relaxed))
-        atomic_store_explicit(&w->stats.max_queue_depth, depth, memory_order_relaxed);
-}
-
 static void push_local(worker *w, runnable *r)
 {
-    if (unlikely(deque_push(&w->dq, r))) { /* out of memory: the inject queue has no limit */
+    int64_t depth = deque_push(&w->dq, r);
+    if (unlikely(depth < 0)) { /* out of memory: the inject queue has no limit */
         inject_push(&w->rt->injectq, r);
         return;
     }
-    note_depth(w);
+    if ((uint64_t)depth > atomic_load_explicit(&w->stats.max_queue_depth, memory_order_relaxed))
+        atomic_store_explicit(&w->stats.max_queue_depth, (uint64_t)depth, memory_order_relaxed);
 }
 
 /* Work this worker will not run next: queue it where thieves can take it, and wake a

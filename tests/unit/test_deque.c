@@ -70,7 +70,7 @@ static void test_empty(void)
     ok(deque_peek_bottom(&d) == NULL, "peek_bottom on empty is NULL");
     cmp_ok(deque_steal(&d, &x), ==, 0, "steal on empty returns 0");
     cmp_ok(deque_size(&d), ==, 0, "size of empty is 0");
-    cmp_ok(deque_push(&d, item_of(7)), ==, 0, "push after take on empty works");
+    cmp_ok(deque_push(&d, item_of(7)), ==, 1, "push after take on empty works, and says size 1");
     cmp_ok(deque_size(&d), ==, 1, "size 1");
     ok(deque_take(&d) == item_of(7), "take returns it");
     ok(deque_take(&d) == NULL, "then empty again");
@@ -137,8 +137,9 @@ static void test_growth(void)
         deque_pop_top(&d);
     }
     int pushed = 1;
-    for (long i = 0; i < N; i++) pushed &= deque_push(&d, item_of(i)) == 0;
-    ok(pushed, "%d pushes from a capacity of 2 (%d resizes)", N, LOG2_N - 1);
+    for (long i = 0; i < N; i++) pushed &= deque_push(&d, item_of(i)) == i + 1;
+    ok(pushed, "%d pushes from a capacity of 2 (%d resizes), each saying the new size", N,
+       LOG2_N - 1);
     cmp_ok(deque_size(&d), ==, N, "size");
     int good = 1;
     for (long i = 0; i < FROM_FRONT; i++) good &= deque_pop_top(&d) == item_of(i);
@@ -166,7 +167,7 @@ static void test_against_model(void)
         void *got = NULL;
         if (dice < (grow_phase ? 60u : 40u)) {
             model[tail++] = next;
-            if (deque_push(&d, item_of(next++)) != 0) mismatches++;
+            if (deque_push(&d, item_of(next++)) != tail - head) mismatches++;
         } else if (dice < 75) {
             got = deque_take(&d);
             if (got != (head < tail ? item_of(model[--tail]) : NULL)) mismatches++;
@@ -279,7 +280,7 @@ static void test_stress(long n, int thieves)
             if ((r >> 8) % 256 == 0) burst = 1 + (long)((r >> 16) % 4096);
             for (long k = 0; k < burst && next < end; k++, next++) {
                 s->items[next] = (item){.id = next, .taken_by = 0};
-                if (deque_push(&s->dq, &s->items[next]) != 0) push_failures++;
+                if (deque_push(&s->dq, &s->items[next]) < 0) push_failures++;
             }
             if ((r >> 24) % 64 == 0) sched_yield(); /* let thieves in, even under valgrind */
             long removals = (long)((r >> 32) % (uint64_t)(burst + 8));
