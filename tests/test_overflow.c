@@ -43,6 +43,28 @@ static void *overflow_child_main(void *arg)
     return NULL;
 }
 
+static void *returns(void *arg)
+{
+    return arg;
+}
+
+/* Named tasks spawned back to back, pinned beside their spawner and all 64 KiB: each that
+ * ends hands its stack to the next, unstarted one (the spawner awaits the last, so no
+ * completion wakes it in between), and the last overflows it. The message must name the
+ * last, not the task the stack was made for. */
+static void *handover_child_main(void *arg)
+{
+    static const char *names[] = {"first", "second", NULL};
+    weft_future *f[3];
+    for (int i = 0; i < 3; i++) {
+        weft_spawn_opts o = {.name = names[i] ? names[i] : arg, .stack_size = 64 * 1024,
+                             .worker = weft_worker_id(), .pinned = 1};
+        f[i] = weft_spawn_ex(names[i] ? returns : recurse_forever, NULL, &o);
+    }
+    for (int i = 2; i >= 0; i--) weft_await(f[i], NULL);
+    return NULL;
+}
+
 /* Run `self case` in a child; return its wait status and what it wrote to stderr. */
 static int run_case(const char *self, const char *name, char *err, size_t errlen)
 {
@@ -118,7 +140,8 @@ int main(int argc, char **argv)
         weft_config cfg;
         weft_config_default(&cfg);
         cfg.workers = 2;
-        weft_run(overflow_child_main, argv[1], &cfg, NULL);
+        weft_run(strcmp(argv[1], "handed-over") ? overflow_child_main : handover_child_main,
+                 argv[1], &cfg, NULL);
         return 0; /* not reached: the overflow aborts */
     }
     char err[4096];
@@ -127,6 +150,11 @@ int main(int argc, char **argv)
     ok(strstr(err, "weft: stack overflow in task 'deep-recursion' (stack size 65536 bytes)") != NULL,
        "the message names the task and its stack size");
     if (!strstr(err, "stack size 65536")) diag("child's stderr: %s", err);
+    status = run_case(argv[0], "handed-over", err, sizeof err);
+    ok(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT &&
+           strstr(err, "weft: stack overflow in task 'handed-over' (stack size 65536 bytes)"),
+       "an overflow on a stack handed over by an ended task names the task that overflowed");
+    if (!strstr(err, "'handed-over'")) diag("child's stderr: %s", err);
 
     weft_config cfg;
     weft_config_default(&cfg);

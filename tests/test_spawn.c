@@ -115,6 +115,39 @@ static void *small_parent(void *arg)
     return err ? NULL : r;
 }
 
+/* Uses 48 KiB of its stack, then returns its argument. */
+__attribute__((noinline)) static void *needs_48k(void *arg)
+{
+    volatile char buf[48 << 10];
+    memset((char *)buf, 1, sizeof buf);
+    return buf[100] == 1 ? arg : NULL;
+}
+
+/* A burst of unstarted tasks of two stack sizes, spawned in turn: a task whose body ends
+ * hands its stack to the next one only if that stack is the size the next one asked for
+ * (a 64 KiB task on a 16 KiB stack would overflow). Pinned here (so never run inline by an
+ * awaiter), the whole burst runs on this worker, back to back, once this task awaits the
+ * last one: no earlier completion wakes anybody in between. */
+static void *check_stack_handover(void *arg)
+{
+    (void)arg;
+    enum { N = 64 };
+    weft_future *f[N];
+    for (int i = 0; i < N; i++) {
+        weft_spawn_opts o = {.worker = weft_worker_id(), .pinned = 1,
+                             .stack_size = i % 2 ? 16u << 10 : 64u << 10};
+        f[i] = weft_spawn_ex(i % 2 ? identity : needs_48k, (void *)(intptr_t)(i + 1), &o);
+    }
+    int all = 1;
+    for (int i = N - 1; i >= 0; i--) {
+        void *r = NULL;
+        if (!f[i] || weft_await(f[i], &r) || (intptr_t)r != i + 1) all = 0;
+        weft_future_release(f[i]);
+    }
+    ok(all, "a burst of 16 KiB and 64 KiB tasks in turn: each ran on a stack of its size");
+    return NULL;
+}
+
 static void *check_options(void *arg)
 {
     (void)arg;
@@ -327,6 +360,8 @@ int main(void)
 
     cmp_ok(weft_run(check_basics, NULL, &cfg, NULL), "==", 0, "weft_run(check_basics)");
     cmp_ok(weft_run(check_options, NULL, &cfg, NULL), "==", 0, "weft_run(check_options)");
+    cmp_ok(weft_run(check_stack_handover, NULL, &cfg, NULL), "==", 0,
+           "weft_run(check_stack_handover)");
     cmp_ok(weft_run(million, NULL, &cfg, NULL), "==", 0, "weft_run(million)");
     cmp_ok(weft_run(check_trees, NULL, &cfg, NULL), "==", 0, "weft_run(check_trees)");
     weft_config one = cfg;
