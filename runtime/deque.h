@@ -29,7 +29,7 @@ typedef struct deque {
 
 int deque_init(deque *d, unsigned log2_capacity);  /* 0 or -ENOMEM */
 void deque_destroy(deque *d);
-int64_t deque_push(deque *d, void *x);  /* owner; the size after it (as the owner saw top), or -ENOMEM */
+int64_t deque_push(deque *d, void *x);             /* owner; the size after it, or -ENOMEM */
 void *deque_take(deque *d);                        /* owner, bottom; NULL if empty */
 int deque_pop_top_n(deque *d, void **out, int max); /* owner, top: the oldest <= max; how many */
 void *deque_peek_bottom(deque *d);                 /* owner; NULL if empty */

@@ -66,7 +66,7 @@ void waiter_signal(waiter *w, int result, void *value)
 static inline void warm_next(const waiter *n)
 {
     __builtin_prefetch(n->next, 1, 3);
-    __builtin_prefetch((const char *)n->next + sizeof(waiter) - 1, 1, 3); /* it may span two lines */
+    __builtin_prefetch((const char *)n->next + sizeof(waiter) - 1, 1, 3); /* its second line */
     if (n->task) __builtin_prefetch(&n->task->sched, 1, 3);
 }
 

@@ -69,7 +69,7 @@ int main(void)
     waitlist_remove(&l, &pool[0]); /* the oldest */
     model_remove(0);
     ok(agrees(&l), "removing the oldest keeps the order");
-    ok(waitlist_pop(&l) == &pool[2] && waitlist_empty(&l), "the last one pops and empties the list");
+    ok(waitlist_pop(&l) == &pool[2] && waitlist_empty(&l), "the last one pops, emptying the list");
     model_remove(0);
 
     /* appends as likely as both removals, so the length wanders over the whole pool */
