@@ -498,21 +498,10 @@ void stack_cache_flush(stack_cache *cache)
     }
 }
 
-/* The class of the stack stack_take(size) gives (STACK_CLASSES or more: too large). */
-static unsigned class_of(size_t size)
-{
-    unsigned cls = stack_shift(size) - STACK_MIN_SHIFT;
-    return cls < globals.min_class ? globals.min_class : cls;
-}
-
-int stack_suits(const stack *s, size_t size)
-{
-    return s->cls == class_of(size);
-}
-
 stack *stack_take(stack_cache *cache, size_t size)
 {
-    unsigned cls = class_of(size);
+    unsigned cls = stack_shift(size) - STACK_MIN_SHIFT;
+    if (cls < globals.min_class) cls = globals.min_class;
     if (cls >= STACK_CLASSES) return NULL;
 
     stack *s = cache->free[cls];

@@ -65,9 +65,6 @@ void stack_cache_flush(stack_cache *c); /* give every cached stack back to the p
  * of memory or address space. */
 stack *stack_take(stack_cache *c, size_t size);
 void stack_give(stack_cache *c, stack *s);
-/* 1 if s is the stack stack_take(size) would give (so a task that asked for `size` may run
- * on it instead). */
-int stack_suits(const stack *s, size_t size);
 int stack_check_canary(const stack *s);
 static inline int stack_check(const stack *s)   /* 0, or -EFAULT if the floor canary is gone */
 {

@@ -68,6 +68,13 @@ static size_t task_stack_size(const task *t)
     return t->stack_shift ? (size_t)1 << t->stack_shift : t->fut.rt->stack_size;
 }
 
+/* Whether t may run on s, a stack other than its own (an inline awaiter's, or one handed
+ * over by a task that ended): s is at least the size t asked for. */
+static int task_fits(const task *t, const stack *s)
+{
+    return task_stack_size(t) <= s->size;
+}
+
 void task_free(task *t)
 {
     if (t->name) mem_free(t->name, strlen(t->name) + 1);
@@ -160,7 +167,7 @@ int task_start(worker *w, task *t, stack *offer)
         return 0;
     }
     size_t size = task_stack_size(t);
-    if (offer && stack_suits(offer, size)) {
+    if (offer && task_fits(t, offer)) {
         t->stk = offer; /* it runs on in task_entry's loop: nothing to set up */
     } else if (!(t->stk = stack_take(&w->stacks, size)) ||
                coro_init(&t->stk->ctx, t->stk->lo, t->stk->size, task_entry, t)) {
@@ -196,7 +203,7 @@ void task_wake(task *t)
 static int inline_eligible(task *self, task *c, worker *w)
 {
     return c->fut.rt == self->fut.rt && !c->pinned && (c->home < 0 || c->home == w->id) &&
-           task_stack_size(c) <= self->stack_owner->stk->size &&
+           task_fits(c, self->stack_owner->stk) &&
            atomic_load_explicit(&c->sched, memory_order_relaxed) == T_NEW;
 }
 

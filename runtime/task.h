@@ -111,7 +111,7 @@ void task_shutdown_cancel(task *t);
 /* Give t, taken from a queue through its start entry, a stack to start on, for w, the
  * current worker: 1, or 0 if there is nothing to run (the entry was stale, or the task was
  * cancelled before it started and has been settled). `offer`: the stack of a task that has
- * just ended on w, or NULL; t takes it over (t->stk == offer) if it suits t. */
+ * just ended on w, or NULL; t takes it over (t->stk == offer) if it is big enough for t. */
 int task_start(struct worker *w, task *t, stack *offer);
 /* SCHEDULED -> RUNNING for a task taken from a queue through its resume entry. Nobody
  * else writes a SCHEDULED (or NOTIFIED) task's word, since a wake-up has nothing to do

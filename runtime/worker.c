@@ -9,8 +9,8 @@
  * its stack. A task that suspends, yields or ends switches straight to the next task of
  * the local queues when there is one (else to the scheduler), and whichever context runs
  * next, now off the task's stack, finishes what the task asked for: publish it as IDLE,
- * requeue it, or recycle it. A task that ends before an unstarted one that asks for the
- * same stack size hands that task its stack instead, without a switch (worker_exit).
+ * requeue it, or recycle it. A task that ends before an unstarted one that fits on its
+ * stack hands that task its stack instead, without a switch (worker_exit).
  * Parking is epoll_wait on the worker's own epoll fd, woken by its eventfd or by the
  * earliest timer of itself or of a busy peer (idle workers fire a busy peer's timers).
  *
@@ -356,7 +356,7 @@ void worker_switch_out(worker *w, task *t, int reason)
 }
 
 /* Task t's body has returned, on its own stack. The next task of w's local queues runs
- * next: right here, if it has not started yet and t's stack suits it (task_start gives it
+ * next: right here, if it has not started yet and fits on t's stack (task_start gives it
  * the stack), so a burst of spawns or a chain of them costs neither a switch nor a trip of
  * the stack through the cache; else by a switch, after which t's stack goes back to the
  * cache (after_switch). Returns the task to run here; otherwise does not return. */
