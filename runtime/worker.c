@@ -38,18 +38,24 @@
 
 static __thread worker *tls_worker;
 
-noinline worker *worker_current(void)
+/* The thread's worker, read behind a compiler barrier; only the two non-inlined accessors
+ * below use it, so no caller can keep a thread-local address across a switch. */
+static force_inline worker *tls_worker_read(void)
 {
     worker *w = tls_worker;
     __asm__ __volatile__("" : "+r"(w)::"memory");
     return w;
 }
 
-/* The same access, for the task running on this thread: one call where waits need it. */
+noinline worker *worker_current(void)
+{
+    return tls_worker_read();
+}
+
+/* The task running on this thread, in one call (waits need only it). */
 noinline task *task_current(void)
 {
-    worker *w = tls_worker;
-    __asm__ __volatile__("" : "+r"(w)::"memory");
+    worker *w = tls_worker_read();
     return w ? w->current : NULL;
 }
 
