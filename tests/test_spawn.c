@@ -125,9 +125,9 @@ __attribute__((noinline)) static void *needs_48k(void *arg)
 
 /* A burst of unstarted tasks of two stack sizes, spawned in turn: a task whose body ends
  * hands its stack to the next one only if that stack is at least the size the next one
- * asked for (a 64 KiB task on a 16 KiB stack would overflow). Pinned here (so never run inline by an
- * awaiter), the whole burst runs on this worker, back to back, once this task awaits the
- * last one: no earlier completion wakes anybody in between. */
+ * asked for (a 64 KiB task on a 16 KiB stack would overflow). Pinned here (so never run
+ * inline by an awaiter), the whole burst runs on this worker, back to back, once this task
+ * awaits the last one: no earlier completion wakes anybody in between. */
 static void *check_stack_handover(void *arg)
 {
     (void)arg;
