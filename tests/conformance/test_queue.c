@@ -277,10 +277,14 @@ static void put_cb(void *arg)
 
 static void *taken_by_cb = NULL;
 static int taken_by_cb_result = 1;
+static weft_future *get_cb_done; /* set once get_cb has stored its result */
 
+/* Its get_nowait wakes the putter, which may run on another worker before the return value
+ * is stored: the putter reads the result only after get_cb_done. */
 static void get_cb(void *arg)
 {
     taken_by_cb_result = weft_queue_get_nowait(arg, &taken_by_cb);
+    weft_future_set_result(get_cb_done, NULL);
 }
 
 static void case_43(void)
@@ -297,10 +301,13 @@ static void case_43(void)
     q = weft_queue_new(1);
     weft_queue_put_nowait(q, I2P(1));
     t0 = weft_now();
+    get_cb_done = weft_future_new();
     t = weft_call_later(0.01, get_cb, q);
     r = weft_queue_put(q, I2P(2));
     ok(t && r == 0, "43: put on a full queue waits for a get_nowait made by call_later");
     cmp_ok((weft_now() - t0) * 1000, ">=", 9, "43: and returns only after it");
+    weft_await(get_cb_done, NULL);
+    weft_future_release(get_cb_done);
     ok(taken_by_cb_result == 0 && P2I(taken_by_cb) == 1, "43: the callback got the old item");
     weft_queue_get_nowait(q, &x);
     cmp_ok(P2I(x), "==", 2, "43: the queue now holds the put item");
