@@ -123,7 +123,6 @@ int weft_barrier_wait(weft_barrier *b)
         }
         if (index < 0 && b->state == BARRIER_FILLING) index = b->count++;
         waitlist_append(&b->waiters, &w);
-        spin_unlock(&b->spin);
         r = waiter_park(&w, UINT64_MAX, 1);
         if (r == 0) waiter_init(&w, &b->spin, &b->waiters, "barrier"); /* as above: cannot fail */
         spin_lock(&b->spin);

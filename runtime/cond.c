@@ -110,9 +110,9 @@ int weft_cond_wait(weft_cond *c)
     atomic_fetch_add_explicit(&c->inside, 1, memory_order_relaxed);
     spin_lock(&c->spin);
     waitlist_append(&c->waiters, &w);
-    spin_unlock(&c->spin);
-    /* -EPERM here means another task released our lock meanwhile (a lock has no owner):
-       the wait goes on as if this release had done it */
+    /* Released with c->spin held, which waiter_park wants (a lock's release never takes a
+     * condition's spin). -EPERM here means another task released our lock meanwhile (a
+     * lock has no owner): the wait goes on as if this release had done it. */
     weft_lock_release(c->lock);
     r = waiter_park(&w, UINT64_MAX, 1);
     (void)lock_acquire(c->lock, 0); /* cannot fail: this caller could wait just above */

@@ -99,7 +99,6 @@ int weft_event_wait(weft_event *e)
         return 0;
     }
     waitlist_append(&e->waiters, &w);
-    spin_unlock(&e->spin);
     r = waiter_park(&w, UINT64_MAX, 1);
     return r == WAIT_SIGNALED_CANCELLED ? -ECANCELED : r;
 }

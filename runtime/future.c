@@ -117,7 +117,6 @@ int future_wait(weft_future *f, uint64_t deadline, int cancellable)
         return 0;
     }
     waitlist_append(&f->waiters, &w);
-    spin_unlock(&f->lock);
     r = waiter_park(&w, deadline, cancellable);
     return r == WAIT_SIGNALED_CANCELLED ? -ECANCELED : r;
 }

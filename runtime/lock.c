@@ -87,7 +87,6 @@ static noinline int acquire_slow(weft_lock *l, int cancellable)
     }
     set_contended(l, 1);
     waitlist_append(&l->waiters, &w);
-    spin_unlock(&l->spin);
     r = waiter_park(&w, UINT64_MAX, cancellable);
     if (r == WAIT_SIGNALED_CANCELLED) {
         weft_lock_release(l); /* pass the grant on */

@@ -235,7 +235,6 @@ static int queue_park(weft_queue *q, waiter *w, waitlist *l, const char *what)
         return r;
     }
     waitlist_append(l, w);
-    spin_unlock(&q->lock);
     return waiter_park(w, UINT64_MAX, 1);
 }
 

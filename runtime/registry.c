@@ -3,7 +3,8 @@
  * guards its list, its count and the reg_next/reg_prev fields of its tasks; t->reg_shard is
  * written once, under the lock, by the worker that first parks the task. Adding checks
  * the runtime's closing flag after linking, and shutdown sets the flag before walking the
- * shards, so a task that suspends while shutdown begins is cancelled by one of the two.
+ * shards, so a task that suspends while shutdown begins is cancelled by one of the two
+ * (the adder's caller, worker.c, sees to it when registry_add says the runtime is closing).
  */
 #include "registry.h"
 
@@ -31,7 +32,7 @@ void registry_destroy(registry *r)
     mem_free_aligned(r->shards, sizeof(registry_shard) * r->nshards, CACHE_LINE);
 }
 
-void registry_add(registry *r, unsigned shard, task *t)
+int registry_add(registry *r, unsigned shard, task *t)
 {
     registry_shard *s = &r->shards[shard % r->nshards];
     spin_lock(&s->lock);
@@ -42,7 +43,7 @@ void registry_add(registry *r, unsigned shard, task *t)
     s->head = t;
     s->count++;
     spin_unlock(&s->lock);
-    if (atomic_load_explicit(&t->fut.rt->closing, memory_order_seq_cst)) task_shutdown_cancel(t);
+    return atomic_load_explicit(&t->fut.rt->closing, memory_order_seq_cst);
 }
 
 void registry_remove(task *t)

@@ -26,7 +26,9 @@ typedef struct registry {
 
 int registry_init(registry *r, unsigned nshards);
 void registry_destroy(registry *r);
-void registry_add(registry *r, unsigned shard, struct task *t);
+/* Register t, which is suspending for the first time. 1 if the runtime is closing: then
+ * shutdown's walk may have missed t, and the caller must see that t is cancelled. */
+int registry_add(registry *r, unsigned shard, struct task *t);
 void registry_remove(struct task *t);
 size_t registry_count(registry *r);
 void registry_cancel_all(registry *r);          /* shutdown: a cancellation for each task */

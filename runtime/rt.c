@@ -16,6 +16,7 @@
 
 #include "alloc.h"
 #include "clock.h"
+#include "os/fence.h"
 #include "steal.h"
 #include "topo.h"
 
@@ -70,6 +71,7 @@ weft_rt *weft_rt_new(const weft_config *cfg)
         weft_config_default(&defaults);
         cfg = &defaults;
     }
+    fence_init(); /* before any task can wait (see os/fence.h) */
     unsigned n = cfg->workers ? cfg->workers : (unsigned)env_ulong("WEFT_WORKERS", 0);
     if (!n) n = topo_pus();
     if (n > MAX_WORKERS) {

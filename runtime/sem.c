@@ -121,7 +121,6 @@ int weft_sem_acquire(weft_sem *s)
         return 0;
     }
     waitlist_append(&s->waiters, &w);
-    spin_unlock(&s->spin);
     r = waiter_park(&w, UINT64_MAX, 1);
     if (r == -ECANCELED) return r; /* left the queue holding nothing */
     spin_lock(&s->spin);

@@ -21,6 +21,7 @@
 #include "alloc.h"
 #include "clock.h"
 #include "objpool.h"
+#include "os/fence.h"
 #include "registry.h"
 #include "rt.h"
 #include "waitq.h"
@@ -154,6 +155,25 @@ static int must_not_start(task *t)
            atomic_load_explicit(&t->fut.rt->closing, memory_order_acquire);
 }
 
+/* A claimed task that will not run: finish it (cancelled, or failed with t->fut.error set)
+ * and drop its entry's reference. While a suspending task holds a wait list's lock (until
+ * its switch is done, worker_suspend) that waits for the switch: finishing completes t's
+ * future, and its lock may be that one. */
+static void start_failed(worker *w, task *t)
+{
+    if (w->switch_lock) {
+        runnable_list_push(&w->failed_starts, &t->link);
+        return;
+    }
+    task_finish_failed_start(t);
+}
+
+void task_finish_failed_start(task *t)
+{
+    task_finish(t, NULL, t->fut.error == 0, 1);
+    weft_future_release(&t->fut);
+}
+
 int task_start(worker *w, task *t, stack *offer)
 {
     int alone = future_refs_are(&t->fut, 1); /* the entry's reference is the only one */
@@ -162,8 +182,7 @@ int task_start(worker *w, task *t, stack *offer)
         return 0;
     }
     if (must_not_start(t)) {
-        task_finish(t, NULL, 1, 1);
-        weft_future_release(&t->fut);
+        start_failed(w, t);
         return 0;
     }
     size_t size = task_stack_size(t);
@@ -176,8 +195,7 @@ int task_start(worker *w, task *t, stack *offer)
         if (t->stk) stack_give(&w->stacks, t->stk);
         t->stk = NULL;
         t->fut.error = -ENOMEM;
-        task_finish(t, NULL, 0, 1);
-        weft_future_release(&t->fut);
+        start_failed(w, t);
         return 0;
     }
     t->stk->label = t->name; /* inline children relabel it while they run */
@@ -373,6 +391,11 @@ int task_cancel(task *t)
     task *child = inline_child_of(t);
     if (child ? task_cancel(child) : cancel_awaited(t)) return 1;
     atomic_store_explicit(&t->must_cancel, 1, memory_order_seq_cst);
+    /* t running elsewhere may be suspending: its worker publishes it IDLE with a plain store
+     * and then looks at must_cancel again (worker.c, publish_idle), so either that look sees
+     * the request or task_wake below finds t IDLE */
+    unsigned s = atomic_load_explicit(&t->sched, memory_order_seq_cst);
+    if ((s == T_RUNNING || s == T_NOTIFIED) && t != task_current()) fence_heavy();
     /* an inline child of t may have switched out and published t's await meanwhile */
     if (atomic_load_explicit(&t->awaiting, memory_order_seq_cst) && task_cancel_take(t) &&
         !cancel_awaited(t))

@@ -83,6 +83,12 @@ struct inline_await {
 
 struct worker;
 
+/* t runs inline and has not published what its awaiter awaits (task_publish_inline). */
+static inline int task_inline_unpublished(const task *t)
+{
+    return t->inline_await && !t->inline_await->published;
+}
+
 static inline task *task_of(weft_future *f)
 {
     return (task *)f;
@@ -110,9 +116,12 @@ int task_cancel(task *t);
 void task_shutdown_cancel(task *t);
 /* Give t, taken from a queue through its start entry, a stack to start on, for w, the
  * current worker: 1, or 0 if there is nothing to run (the entry was stale, or the task was
- * cancelled before it started and has been settled). `offer`: the stack of a task that has
+ * cancelled before it started or got no stack, and has been settled, or will be once the
+ * switch in progress is done: w->failed_starts). `offer`: the stack of a task that has
  * just ended on w, or NULL; t takes it over (t->stk == offer) if it is big enough for t. */
 int task_start(struct worker *w, task *t, stack *offer);
+/* Settle t, which task_start claimed but could not start (worker.c runs those it put off). */
+void task_finish_failed_start(task *t);
 /* SCHEDULED -> RUNNING for a task taken from a queue through its resume entry. Nobody
  * else writes a SCHEDULED (or NOTIFIED) task's word, since a wake-up has nothing to do
  * there: a plain store does, and the queue it came from ordered it after the waker's. */

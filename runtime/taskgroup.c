@@ -233,7 +233,6 @@ int weft_taskgroup_join(weft_taskgroup *g)
             break;
         }
         waitlist_append(&g->joiners, &w);
-        spin_unlock(&g->lock);
         int r = waiter_park(&w, UINT64_MAX, 1);
         /* a cancellation while the group is aborting anyway is absorbed */
         if ((r == -ECANCELED || r == WAIT_SIGNALED_CANCELLED) && group_abort(g)) cancelled = 1;

@@ -18,8 +18,17 @@
  * stack, so it stays small); the wait always disarms it (timer_cancel waits out a firing
  * callback) before returning, so both records can die with the stack frame.
  *
+ * A task parks holding its list's lock, and the switch lets it go only after the task is
+ * off its stack and published IDLE (worker_suspend): so a waker, which takes that lock,
+ * always finds the task IDLE, and the publication is a plain store, not a CAS. The one
+ * wake-up that comes without the lock, a cancellation (task_cancel), may hit the task
+ * between its last look at its cancellation and that store, and be overwritten by it: the
+ * switch looks again after the store, and the canceller, when it finds the task running,
+ * makes every thread fence first (fence_heavy), so one of the two sees the other.
+ *
  * tests/model/waiter.pml model-checks this protocol for a task (waker, deadline and
- * cancellation racing a suspend and resume), and three broken variants of it.
+ * cancellation racing a suspend and resume, the publication's store held in a store
+ * buffer as x86 may), and five broken variants of it.
  */
 #include "waitq.h"
 
@@ -94,13 +103,19 @@ static int waiter_claim(waiter *w, int to)
                                                    memory_order_acquire);
 }
 
-/* End w from its own side: the waiting task (cancelled) or thread (timed out). 1 if this
- * ended it; 0 if it was ending or ended already (a grant won). */
+/* End w from its own side: the waiting task (cancelled) or thread (timed out), with w's
+ * lock held. 1 if this ended it; 0 if it was ending or ended already (a grant won). */
+static int waiter_end_self_locked(waiter *w, int end)
+{
+    int won = waiter_claim(w, end);
+    if (won && w->list) waitlist_remove(w->list, w);
+    return won;
+}
+
 static int waiter_end_self(waiter *w, int end)
 {
     if (w->lock) spin_lock(w->lock);
-    int won = waiter_claim(w, end);
-    if (won && w->list) waitlist_remove(w->list, w);
+    int won = waiter_end_self_locked(w, end);
     if (w->lock) spin_unlock(w->lock);
     return won;
 }
@@ -149,20 +164,38 @@ static int waiter_outcome(waiter *w)
     return end == WAITER_TIMEDOUT ? -ETIMEDOUT : end == WAITER_CANCELLED ? -ECANCELED : 0;
 }
 
+/* The task's side of a wait; entered with w's list lock held, if it has one. Each suspension
+ * hands that lock to the switch, which releases it once t is off its stack and published
+ * IDLE (worker.c, after_switch): every waker takes the lock first, so it finds t IDLE, and
+ * t publishes itself with a plain store instead of a CAS. */
 static force_inline int park_task(waiter *w, int cancellable)
 {
     task *t = w->task;
     /* for dumps, which show it while t is suspended; nobody reads it after the wait */
     atomic_store_explicit(&t->waiting_on, w->what, memory_order_relaxed);
-    while (atomic_load_explicit(&w->state, memory_order_acquire) == WAITER_WAITING) {
-        if (cancellable && task_check_cancel(t)) {
-            if (waiter_end_self(w, WAITER_CANCELLED)) break;
-            /* granted meanwhile: deliver the cancellation with the grant below */
-            task_cancel_keep(t);
+    for (;;) { /* w->lock held */
+        if (atomic_load_explicit(&w->state, memory_order_acquire) != WAITER_WAITING) {
+            if (w->lock) spin_unlock(w->lock);
             break;
         }
+        if (cancellable && task_check_cancel(t)) {
+            /* a grant that won first delivers the cancellation with it, below */
+            if (!waiter_end_self_locked(w, WAITER_CANCELLED)) task_cancel_keep(t);
+            if (w->lock) spin_unlock(w->lock);
+            break;
+        }
+        if (unlikely(task_inline_unpublished(t))) {
+            /* an inline child: what its awaiters await is published before it switches
+             * out, which may cancel a future, so not under the lock (task.c) */
+            if (w->lock) spin_unlock(w->lock);
+            task_publish_inline(t);
+            if (w->lock) spin_lock(w->lock);
+            continue;
+        }
         /* until task_wake(); it returns on whichever worker resumed t */
-        worker_switch_out(worker_current(), t, SWITCH_SUSPEND);
+        worker_suspend(worker_current(), t, w->lock, cancellable);
+        if (atomic_load_explicit(&w->state, memory_order_acquire) != WAITER_WAITING) break;
+        if (w->lock) spin_lock(w->lock); /* woken by a cancellation or shutdown: look again */
     }
     return waiter_outcome(w);
 }
@@ -175,11 +208,14 @@ static int park_thread(waiter *w, uint64_t deadline)
     return waiter_outcome(w);
 }
 
+/* The timer's callback takes w's lock: it is let go while the timer is armed. */
 static noinline int park_task_until(waiter *w, uint64_t deadline, int cancellable)
 {
     deadline_timer d = {.w = w};
     timer_node_init(&d.node, deadline_fire);
+    if (w->lock) spin_unlock(w->lock);
     if (timer_arm(&worker_current()->timers, &d.node, deadline)) deadline_fire(&d.node);
+    if (w->lock) spin_lock(w->lock);
     int r = park_task(w, cancellable);
     timer_cancel(&d.node);
     return r;
@@ -187,7 +223,10 @@ static noinline int park_task_until(waiter *w, uint64_t deadline, int cancellabl
 
 int waiter_park(waiter *w, uint64_t deadline, int cancellable)
 {
-    if (!w->task) return park_thread(w, deadline);
+    if (!w->task) {
+        if (w->lock) spin_unlock(w->lock);
+        return park_thread(w, deadline);
+    }
     int r = deadline == UINT64_MAX ? park_task(w, cancellable)
                                    : park_task_until(w, deadline, cancellable);
     if (r) return r;

@@ -28,8 +28,7 @@
  *     spin_lock(&l->lock);
  *     if (can take it now) { take; spin_unlock(&l->lock); return 0; }   // w is just dropped
  *     waitlist_append(&l->waiters, &w);
- *     spin_unlock(&l->lock);
- *     r = waiter_park(&w, UINT64_MAX, 1);
+ *     r = waiter_park(&w, UINT64_MAX, 1);        // releases l->lock
  *     if (r == WAIT_SIGNALED_CANCELLED) { pass the grant on; return -ECANCELED; }
  *     return r;                                   // 0: granted; -ECANCELED; -ETIMEDOUT
  *
@@ -165,8 +164,9 @@ void waiter_signal(waiter *w, int result, void *value);
 int waitlist_signal_first(waitlist *l, int result, void *value);
 void waitlist_signal_all(waitlist *l, int result, void *value);
 
-/* Wait until w ends or `deadline` (CLOCK_MONOTONIC ns, UINT64_MAX = none) passes. With
- * `cancellable` 0, cancellation requests stay pending for a later wait. */
+/* Wait until w ends or `deadline` (CLOCK_MONOTONIC ns, UINT64_MAX = none) passes. Called
+ * with w's list lock held, just after the append; it releases the lock. With `cancellable`
+ * 0, cancellation requests stay pending for a later wait. */
 int waiter_park(waiter *w, uint64_t deadline, int cancellable);
 
 /* Pass a task's pending cancellation (or the runtime's shutdown) into a wait about to

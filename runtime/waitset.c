@@ -120,7 +120,6 @@ int waitset_wait(waitset *s, uint64_t deadline, int cancellable, const char *wha
         return 0;
     }
     waitlist_append(&s->waiters, &w);
-    spin_unlock(&s->lock);
     r = waiter_park(&w, deadline, cancellable);
     if (r != WAIT_SIGNALED_CANCELLED) return r;
     spin_lock(&s->lock); /* woken, then cancelled: another waiter takes the wake-up */

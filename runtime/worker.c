@@ -28,6 +28,7 @@
 
 #include "alloc.h"
 #include "clock.h"
+#include "os/fence.h"
 #include "registry.h"
 #include "rt.h"
 #include "steal.h"
@@ -188,6 +189,31 @@ static void run_callback(callback_item *cb)
     mem_free(cb, sizeof *cb);
 }
 
+/* Publish t, which suspended holding its wait list's lock, as IDLE, and release the lock.
+ * Every waker of that list takes the lock first, so none can have come in between: a plain
+ * store will do. The only other wake-up, a cancellation's, may have found t RUNNING and
+ * made it NOTIFIED, and the store just overwrote that: so after it, t's cancellation is
+ * looked at again. A canceller that finds t RUNNING or NOTIFIED runs fence_heavy() between
+ * its request and its wake-up (task_cancel): so either this load sees the request, or the
+ * wake-up finds t IDLE. (tests/model/waiter.pml checks it with the store buffered.) A
+ * wake-up from here goes before the release: after it, t may be resumed and freed. */
+static force_inline void publish_idle(worker *w, task *t, int wake)
+{
+    fence_light_store(&t->sched, T_IDLE);
+    if (wake ||
+        (w->switch_cancellable && atomic_load_explicit(&t->must_cancel, memory_order_relaxed)))
+        task_wake(t);
+    spin_unlock(w->switch_lock);
+    w->switch_lock = NULL;
+}
+
+static noinline void settle_failed_starts(worker *w)
+{
+    runnable *r;
+    while ((r = runnable_list_pop(&w->failed_starts)))
+        task_finish_failed_start(container_of(r, task, link));
+}
+
 /* A task switched away: finish what it asked for, now that its stack is not in use. */
 static force_inline void after_switch(worker *w)
 {
@@ -197,7 +223,15 @@ static force_inline void after_switch(worker *w)
     if (unlikely(stack_check(s))) stack_overflow_abort(s); /* canary mode's guard */
     switch (w->switch_reason) {
     case SWITCH_SUSPEND: {
-        if (t->reg_shard == REG_NONE) registry_add(&w->rt->reg, (unsigned)w->id, t);
+        /* shutdown began as t first suspended: t must look at it (its wait may hold the lock
+         * a cancellation would take, so t itself turns it into one, in its wait) */
+        int closing = t->reg_shard == REG_NONE && registry_add(&w->rt->reg, (unsigned)w->id, t);
+        if (w->switch_lock) {
+            publish_idle(w, t, closing);
+            break;
+        }
+        if (closing) task_shutdown_cancel(t);
+        /* a wait in no list (a sleep): its deadline and a cancellation race the store */
         unsigned running = T_RUNNING;
         if (atomic_compare_exchange_strong_explicit(&t->sched, &running, T_IDLE,
                                                     memory_order_acq_rel, memory_order_acquire))
@@ -228,6 +262,7 @@ static force_inline void after_switch(worker *w)
     }
     w->switch_reason = SWITCH_NONE;
     w->switch_task = NULL;
+    if (unlikely(w->failed_starts.head)) settle_failed_starts(w);
 }
 
 void worker_after_switch(worker *w)

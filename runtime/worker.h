@@ -57,6 +57,9 @@ typedef struct worker {
     uint32_t tick;
     int switch_reason;         /* why the current task switched back to the scheduler */
     task *switch_task;
+    spinlock *switch_lock;     /* a suspension's wait list lock, held until the switch is done */
+    int switch_cancellable;    /* SWITCH_SUSPEND: a cancellation ends the wait */
+    runnable_list failed_starts; /* tasks to settle once switch_lock is released (task_start) */
     runnable_list local;       /* pinned tasks and call_soon callbacks, FIFO */
     runnable *batch[LOCAL_BATCH]; /* the oldest deque entries, popped together (worker.c) */
     unsigned batch_next, batch_len;
@@ -100,6 +103,14 @@ void worker_unpark(worker *w); /* kick w out of epoll_wait */
 
 /* Switch away from the current task t (SWITCH_SUSPEND or SWITCH_YIELD). */
 void worker_switch_out(worker *w, task *t, int reason);
+/* Suspend t until task_wake(). `held`: the lock of the wait list t's waiter is in, held by
+ * the caller, or NULL; the switch releases it once t is published IDLE (see worker.c). */
+static inline void worker_suspend(worker *w, task *t, spinlock *held, int cancellable)
+{
+    w->switch_lock = held;
+    w->switch_cancellable = cancellable;
+    worker_switch_out(w, t, SWITCH_SUSPEND);
+}
 /* After t's body returned: the next task to run on t's stack, or no return (see worker.c). */
 task *worker_exit(worker *w, task *t);
 /* Finish the switch-out a task asked for, if one is pending on w. */

@@ -58,6 +58,7 @@ static long address_space_bytes(void)
 struct outcome {
     int let_run; /* yield every 32 spawns, so the tasks start and take stacks */
     long spawned, spawn_enomem, spawn_other, ran, failed_enomem, failed_other, after;
+    int big; /* the await of a task that could not get its stack, nor run inline */
 };
 
 static void *exhaust(void *arg)
@@ -109,6 +110,16 @@ static void *exhaust(void *arg)
         if (f && !weft_await(f, &r) && r == (void *)(uintptr_t)1) o->after++;
         if (f) weft_future_release(f);
     }
+    /* A task that cannot get its stack, awaited by a task that cannot run it inline (it
+     * asks for more stack than ours): its start fails while we suspend on it. The cap now
+     * leaves room for the task (freed ones are cached) but not for its stack. */
+    cap.rlim_cur = (rlim_t)address_space_bytes() + (16u << 20);
+    if (setrlimit(RLIMIT_AS, &cap)) return weft_fail(-errno);
+    weft_spawn_opts big = {.name = "big", .stack_size = 64u << 20};
+    weft_future *f = weft_spawn_ex(one, NULL, &big);
+    o->big = f ? weft_await(f, NULL) : 1; /* 1: the spawn was refused */
+    weft_future_release(f);
+    setrlimit(RLIMIT_AS, &old);
     return NULL;
 }
 
@@ -142,13 +153,15 @@ static void run_case(const char *name, unsigned workers, int let_run)
        "-ENOMEM, %ld otherwise",
        name, o.spawned, o.ran, o.failed_enomem, o.failed_other);
     cmp_ok(o.after, "==", 100, "%s: with memory back, tasks spawn and run as before", name);
+    cmp_ok(o.big, "==", -ENOMEM, "%s: a task awaited while it could get no stack: -ENOMEM",
+           name);
 }
 
 int main(void)
 {
-    plan(8);
+    plan(10);
     if (__tsan_init || ON_VALGRIND()) {
-        skip(1, 8, "%s aborts when its own allocator meets RLIMIT_AS",
+        skip(1, 10, "%s aborts when its own allocator meets RLIMIT_AS",
              __tsan_init ? "ThreadSanitizer" : "valgrind");
         end_skip;
         done_testing();

@@ -6,13 +6,20 @@
  *
  * What is modelled. The waiter's `ws` and the task's run state `rs` are the two words
  * everyone races on; each CAS and each step done under the list's spinlock is atomic. The
- * task suspends the way worker.c does it: after switching away, RUNNING -> IDLE by CAS,
- * or, if a wake-up came meanwhile (NOTIFIED), straight back to the queue (SCHEDULED); the
- * worker resumes a SCHEDULED task (-> RUNNING). A wake-up (task_wake) moves IDLE ->
- * SCHEDULED or RUNNING -> NOTIFIED. timer_cancel waits out a callback that is running.
- * Spin interleaves whole statements (sequential consistency); in the C code the final
- * store is a release and the waiter's loads are acquires, which is what makes the task see
- * result and value written before it.
+ * task suspends the way worker.c does it: it parks holding the list's lock, and after
+ * switching away its worker stores IDLE (a plain store), looks at must_cancel again, wakes
+ * the task itself if it is set, and releases the lock (publish_idle). Those two stores go
+ * through the worker's store buffer, in order (x86-TSO), and the look may pass them: that
+ * is the reordering fence_light allows. A locked instruction (task_wake's CAS) drains the
+ * buffer, and so does fence_heavy, which a canceller that finds the task RUNNING or
+ * NOTIFIED runs between its request and its wake-up: modelled as waiting until the
+ * buffer is empty. The worker resumes a SCHEDULED task (-> RUNNING). A wake-up
+ * (task_wake) moves IDLE -> SCHEDULED or RUNNING -> NOTIFIED. timer_cancel waits out a
+ * callback that is running. With a deadline the task lets the lock go while it arms the
+ * timer (park_task_until), which allows every interleaving of the wait without one too.
+ * Spin interleaves whole statements (sequential consistency, but for the buffer); in the
+ * C code the final store is a release and the waiter's loads are acquires, which is what
+ * makes the task see result and value written before it.
  *
  * Checked:
  *   - nobody who ended the wait touches the task or the waiter after the task has left
@@ -20,13 +27,18 @@
  *   - no wake-up is lost: every run ends with every process done (a task left IDLE with
  *     its wait over would be an invalid end state);
  *   - a waiter ends exactly once, and a grant is never mistaken for a cancellation.
- * Three broken variants must fail: an ender that stores the outcome before it wakes the
- * task (no ENDING), which then touches a task that may be gone; one that wakes the task
- * before marking the waiter at all, which loses the wake-up; and a waiter that leaves
- * while it sees ENDING.
+ * Five broken variants must fail: an ender that stores the outcome before it wakes the
+ * task (no ENDING), which then touches a task that may be gone; a waiter that leaves while
+ * it sees ENDING; a switch that releases the lock before its IDLE store (a waker's
+ * wake-up is overwritten); one that does not look at must_cancel after that store; and a
+ * canceller that skips fence_heavy (both lose the cancellation's wake-up). (An ender that
+ * woke the task before marking the waiter lost the wake-up while tasks published
+ * themselves outside the lock; now the woken task waits for the lock, and the outcome.)
  * must-fail: -DOUTCOME_FIRST
- * must-fail: -DWAKE_FIRST
  * must-fail: -DNO_OUTCOME_WAIT
+ * must-fail: -DEARLY_UNLOCK
+ * must-fail: -DNO_RECHECK
+ * must-fail: -DNO_HEAVY_FENCE
  */
 
 mtype = { WAITING, ENDING, SIGNALED, CANCELLED, TIMEDOUT };
@@ -37,15 +49,29 @@ mtype rs = RUNNING;  /* task.sched, the run state */
 bool locked;         /* the list's spinlock */
 bool inlist;         /* the waiter is in the list */
 bool must_cancel;
+bool cancel_sent;    /* the canceller has begun */
 bool armed;          /* the deadline's timer is armed... */
 bool firing;         /* ...and its callback is running */
 bool left;           /* the task has left waiter_park */
 byte ends;           /* how many times the wait was ended */
 bool granted;        /* the waker popped and signalled it */
 bool appended;       /* the task has appended its waiter once */
+bool idle_buffered;  /* the worker's store buffer holds rs = IDLE... */
+bool unlock_buffered; /* ...and, behind it, locked = 0 */
 
 inline lock() { atomic { !locked -> locked = 1 } }
 inline unlock() { locked = 0 }
+
+/* a locked instruction on the worker: the buffered IDLE store lands first */
+inline drain_idle()
+{
+    atomic {
+        if
+        :: idle_buffered -> rs = IDLE; idle_buffered = 0
+        :: else
+        fi
+    }
+}
 
 /* task_wake: one CAS on the task's word */
 inline wake()
@@ -66,9 +92,6 @@ inline end_and_wake(outcome)
 #if defined(OUTCOME_FIRST)
     atomic { ws = outcome; ends++ };
     wake()
-#elif defined(WAKE_FIRST)
-    wake();
-    atomic { assert(!left); ws = outcome; ends++ }
 #else
     atomic { assert(!left); ws = ENDING };
     wake();
@@ -76,18 +99,24 @@ inline end_and_wake(outcome)
 #endif
 }
 
-/* waiter_signal, called by a waker that popped the waiter. It always comes (after the
- * append), while the cancellation and the deadline may not: so a wake-up of the waker's
- * that is lost leaves the task asleep for ever, an invalid end state. */
+/* waiter_signal, called by a waker that popped the waiter. It comes (after the append)
+ * unless a cancellation was sent, which must then end the wait by itself; the deadline
+ * may not come at all. So a lost wake-up, the waker's or the cancellation's, leaves the
+ * task asleep for ever: an invalid end state. */
 proctype waker()
 {
+    if
+    :: skip
+    :: cancel_sent -> goto done
+    fi;
     appended;
     lock();
     if
     :: inlist -> inlist = 0; granted = 1; end_and_wake(SIGNALED)
     :: else
     fi;
-    unlock()
+    unlock();
+done:
 }
 
 /* deadline_fire: the timer callback */
@@ -117,7 +146,14 @@ proctype canceller()
     :: skip
     :: goto done /* nobody cancels */
     fi;
+    cancel_sent = 1;
     must_cancel = 1;
+#ifndef NO_HEAVY_FENCE
+    if
+    :: rs == RUNNING || rs == NOTIFIED -> !idle_buffered && !unlock_buffered /* fence_heavy */
+    :: else
+    fi;
+#endif
     atomic {
         if
         :: rs == IDLE -> rs = SCHEDULED
@@ -126,6 +162,16 @@ proctype canceller()
         fi
     };
 done:
+}
+
+/* the task's worker's store buffer, draining in order */
+proctype buffer()
+{
+end_drain:
+    do
+    :: atomic { idle_buffered -> rs = IDLE; idle_buffered = 0 }
+    :: atomic { unlock_buffered && !idle_buffered -> locked = 0; unlock_buffered = 0 }
+    od
 }
 
 /* the worker: resumes the task when it is queued (task_resume_scheduled) */
@@ -140,17 +186,19 @@ end_loop:
 proctype task()
 {
     bool won;
-    /* the primitive appends the waiter under the lock; waiter_park arms the deadline */
+    /* the primitive appends the waiter under the lock; waiter_park lets the lock go while
+     * it arms the deadline */
     lock(); inlist = 1; appended = 1; unlock();
     armed = 1;
-    /* park_task */
+    lock();
+    /* park_task: the lock is held at the top of each turn */
     do
-    :: ws == WAITING ->
+    :: ws != WAITING -> unlock(); break
+    :: else ->
         if
         :: must_cancel ->
             must_cancel = 0;
-            /* waiter_end_self */
-            lock();
+            /* waiter_end_self_locked */
             atomic {
                 if
                 :: ws == WAITING -> ws = CANCELLED; ends++; inlist = 0; won = 1
@@ -165,16 +213,26 @@ proctype task()
             break
         :: else
         fi;
-        /* the switch out (worker_switch_out); after_switch runs off the task's stack */
-        atomic {
-            if
-            :: rs == RUNNING -> rs = IDLE
-            :: else -> assert(rs == NOTIFIED); rs = SCHEDULED
-            fi
-        };
+        /* the switch out; after_switch runs off the task's stack: publish_idle */
+#ifdef EARLY_UNLOCK
+        unlock();
+#endif
+        idle_buffered = 1;
+#ifndef NO_RECHECK
+        if
+        :: must_cancel -> drain_idle(); wake()
+        :: else
+        fi;
+#endif
+#ifndef EARLY_UNLOCK
+        unlock_buffered = 1;
+#endif
         /* switched out until the worker resumes it */
-        (rs == RUNNING || rs == NOTIFIED)
-    :: else -> break
+        ((rs == RUNNING || rs == NOTIFIED) && !idle_buffered);
+        if
+        :: ws != WAITING -> break
+        :: else -> lock() /* woken by the cancellation: look again */
+        fi
     od;
     /* waiter_outcome: not while an ender is inside */
 #ifndef NO_OUTCOME_WAIT
@@ -194,6 +252,7 @@ init
         run waker();
         run deadline();
         run canceller();
+        run buffer();
         run worker()
     }
 }
