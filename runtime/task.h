@@ -9,9 +9,11 @@
  *   NOTIFIED   running, and woken since it last checked: it must not sleep
  *   IDLE       suspended; a wake-up moves it to SCHEDULED and enqueues it
  *   DONE       finished
- * A task suspends by switching to its worker's scheduler context, which then moves it
- * RUNNING -> IDLE (or NOTIFIED -> SCHEDULED): the task is published as resumable only
- * after its stack is no longer in use ("publish after leaving the stack").
+ * A task suspends by switching away (to the next task, or to its worker's scheduler
+ * context), and whatever runs next publishes it as resumable, only once its stack is no
+ * longer in use ("publish after leaving the stack"): for a wait in a list, with the list's
+ * lock still held, by a plain store of IDLE (waitq.c says why that is enough); for a wait
+ * in no list (a sleep), by a CAS RUNNING -> IDLE, or NOTIFIED -> SCHEDULED and a queue.
  *
  * Inline children: awaiting a task that has not started runs its body right there on
  * the awaiter's stack (Cilk/Lace-style); `stack_owner` names whose stack a task runs on,
