@@ -11,8 +11,9 @@
  * next, now off the task's stack, finishes what the task asked for: publish it as IDLE
  * (and release the wait list's lock it suspended holding), requeue it, or recycle it.
  * Until then nothing done for the switch may complete a future, whose lock that may be
- * (task_start puts off settling the tasks it cannot start until the switch is done). A task that ends before an unstarted one that
- * fits on its stack hands that task its stack instead, without a switch (worker_exit).
+ * (task_start puts off settling the tasks it cannot start until the switch is done).
+ * A task that ends before an unstarted one that fits on its stack hands that task its
+ * stack instead, without a switch (worker_exit).
  * Parking is epoll_wait on the worker's own epoll fd, woken by its eventfd or by the
  * earliest timer of itself or of a busy peer (idle workers fire a busy peer's timers).
  *
