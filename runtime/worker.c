@@ -198,13 +198,15 @@ static void run_callback(callback_item *cb)
  * made it NOTIFIED, and the store just overwrote that: so after it, t's cancellation is
  * looked at again. A canceller that finds t RUNNING or NOTIFIED runs fence_heavy() between
  * its request and its wake-up (task_cancel): so either this load sees the request, or the
- * wake-up finds t IDLE. (tests/model/waiter.pml checks it with the store buffered.) A
- * wake-up from here goes before the release: after it, t may be resumed and freed. */
+ * wake-up finds t IDLE. (tests/model/waiter.pml checks it with the store buffered.) The
+ * load is seq_cst for the fallback, where the store is an exchange (os/fence.h); on x86 it
+ * is a plain load either way. A wake-up from here goes before the release: after it, t
+ * may be resumed and freed. */
 static force_inline void publish_idle(worker *w, task *t, int wake)
 {
     fence_light_store(&t->sched, T_IDLE);
     if (wake ||
-        (w->switch_cancellable && atomic_load_explicit(&t->must_cancel, memory_order_relaxed)))
+        (w->switch_cancellable && atomic_load_explicit(&t->must_cancel, memory_order_seq_cst)))
         task_wake(t);
     spin_unlock(w->switch_lock);
     w->switch_lock = NULL;
