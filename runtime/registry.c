@@ -4,7 +4,8 @@
  * written once, under the lock, by the worker that first parks the task. Adding checks
  * the runtime's closing flag after linking, and shutdown sets the flag before walking the
  * shards, so a task that suspends while shutdown begins is cancelled by one of the two
- * (the adder's caller, worker.c, sees to it when registry_add says the runtime is closing).
+ * (the adder's caller, worker.c, wakes the task when registry_add says the runtime is
+ * closing, and the task's wait turns that into its cancellation).
  */
 #include "registry.h"
 

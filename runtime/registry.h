@@ -27,7 +27,7 @@ typedef struct registry {
 int registry_init(registry *r, unsigned nshards);
 void registry_destroy(registry *r);
 /* Register t, which is suspending for the first time. 1 if the runtime is closing: then
- * shutdown's walk may have missed t, and the caller must see that t is cancelled. */
+ * shutdown's walk may have missed t, and the caller must see that t wakes to look at it. */
 int registry_add(registry *r, unsigned shard, struct task *t);
 void registry_remove(struct task *t);
 size_t registry_count(registry *r);

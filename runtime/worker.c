@@ -228,14 +228,15 @@ static force_inline void after_switch(worker *w)
     if (unlikely(stack_check(s))) stack_overflow_abort(s); /* canary mode's guard */
     switch (w->switch_reason) {
     case SWITCH_SUSPEND: {
-        /* shutdown began as t first suspended: t must look at it (its wait may hold the lock
-         * a cancellation would take, so t itself turns it into one, in its wait) */
+        /* Shutdown began as t first suspended, and its walk may have missed t: t is woken,
+         * and its wait turns the closing runtime into a cancellation (task_check_cancel).
+         * Not a cancellation from here: through t's await that may take the lock t holds. */
         int closing = t->reg_shard == REG_NONE && registry_add(&w->rt->reg, (unsigned)w->id, t);
         if (w->switch_lock) {
             publish_idle(w, t, closing);
             break;
         }
-        if (closing) task_shutdown_cancel(t);
+        if (closing) task_wake(t); /* RUNNING -> NOTIFIED: the CAS below fails, t is queued */
         /* a wait in no list (a sleep): its deadline and a cancellation race the store */
         unsigned running = T_RUNNING;
         if (atomic_compare_exchange_strong_explicit(&t->sched, &running, T_IDLE,
