@@ -370,8 +370,7 @@ static task *inline_child_of(task *t)
 
 void task_publish_inline(task *t)
 {
-    for (task *c = t; c->inline_await && !c->inline_await->published;
-         c = c->inline_await->parent) {
+    for (task *c = t; task_inline_unpublished(c); c = c->inline_await->parent) {
         struct inline_await *a = c->inline_await;
         a->published = 1;
         atomic_exchange_explicit(&a->parent->awaiting, &c->fut, memory_order_seq_cst);
@@ -467,10 +466,21 @@ void *weft_fail(int err)
     return NULL;
 }
 
+/* weft_yield of an inline child, which publishes first (out of line: the common yield's
+ * frame then saves nothing). */
+static noinline void yield_inline_child(worker *w, task *t)
+{
+    task_publish_inline(t);
+    worker_switch_out(w, t, SWITCH_YIELD);
+}
+
 void weft_yield(void)
 {
     worker *w = worker_current();
-    if (w && w->current) worker_switch_out(w, w->current, SWITCH_YIELD);
+    task *t = w ? w->current : NULL;
+    if (!t) return;
+    if (unlikely(task_inline_unpublished(t))) yield_inline_child(w, t);
+    else worker_switch_out(w, t, SWITCH_YIELD);
 }
 
 int weft_sleep(double seconds)

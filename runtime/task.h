@@ -85,10 +85,11 @@ struct inline_await {
 
 struct worker;
 
-/* t runs inline and has not published what its awaiter awaits (task_publish_inline). */
+/* t runs inline and has not published what its awaiter awaits (task_publish_inline). The
+ * first test reads the line every switch reads; only an inline child reads further. */
 static inline int task_inline_unpublished(const task *t)
 {
-    return t->inline_await && !t->inline_await->published;
+    return t->stack_owner != t && t->inline_await && !t->inline_await->published;
 }
 
 static inline task *task_of(weft_future *f)

@@ -390,7 +390,6 @@ static force_inline task *next_direct(worker *w, stack *offer)
  * reuse the address of the thread the task left). */
 void worker_switch_out(worker *w, task *t, int reason)
 {
-    if (unlikely(t->stack_owner != t)) task_publish_inline(t); /* an inline child */
     w->switch_reason = reason;
     w->switch_task = t;
     task *next = next_direct(w, NULL);

@@ -101,7 +101,9 @@ int worker_init(worker *w, struct weft_rt *rt, int id);
 void worker_destroy(worker *w);
 void worker_unpark(worker *w); /* kick w out of epoll_wait */
 
-/* Switch away from the current task t (SWITCH_SUSPEND or SWITCH_YIELD). */
+/* Switch away from the current task t (SWITCH_SUSPEND or SWITCH_YIELD). An inline child
+ * has published what its awaiters await first (task_publish_inline: its yield and its
+ * wait do it, the wait not under its list's lock). */
 void worker_switch_out(worker *w, task *t, int reason);
 /* Suspend t until task_wake(). `held`: the lock of the wait list t's waiter is in, held by
  * the caller, or NULL; the switch releases it once t is published IDLE (see worker.c). */

@@ -97,12 +97,13 @@ static void *count_cancels(void *arg)
 
 /* A chain of inline awaits: task 0 spawns and awaits task 1, which spawns and awaits task
  * 2...; each awaits a child that has not started, so each runs on task 0's stack. The last
- * either cancels task 0 itself or sleeps until somebody else cancels task 0. Every level
- * swallows what it got and returns it as its value. */
+ * either cancels task 0 itself, or sleeps, or yields (weft_sleep(0)) until somebody else
+ * cancels task 0. Every level swallows what it got and returns it as its value. */
 enum { CHAIN_MAX = 3 };
 struct chain {
     int depth;
-    int last_cancels; /* the last task cancels task 0 (else it sleeps) */
+    int last_cancels; /* the last task cancels task 0 (else it sleeps, or yields) */
+    int last_yields;
     weft_future *first;
     char *stack[CHAIN_MAX];      /* an address in each task's frame */
     int cancelling[CHAIN_MAX];   /* weft_cancelling() at the end of each */
@@ -134,6 +135,13 @@ static void *chain_task(void *arg)
     } else if (ch->last_cancels) {
         ch->cancel_r = weft_cancel(ch->first);
         out = 7; /* returns with the cancellation pending: cancelled (asyncio) */
+    } else if (ch->last_yields) { /* until the cancellation reaches it, or 5 s */
+        atomic_store(&ch->sleeping, 1);
+        double end = weft_now() + 5.0;
+        int r;
+        while ((r = weft_sleep(0)) == 0 && weft_now() < end) {
+        }
+        out = r;
     } else {
         atomic_store(&ch->sleeping, 1);
         out = weft_sleep(30.0);
@@ -350,6 +358,15 @@ static void *scenarios(void *arg)
         char what[64];
         snprintf(what, sizeof what, "inline depth %d, task 0 cancelled", depth);
         cmp_ok(run_chain(&ch, what), "==", -ECANCELED, "%s: the sleep was cancelled", what);
+    }
+
+    /* 14. the same with an inline child that yields: a yield switches out too, so it
+     * publishes the awaits below it first */
+    for (int depth = 2; depth <= 3; depth++) {
+        struct chain ch = {.depth = depth, .last_yields = 1};
+        char what[64];
+        snprintf(what, sizeof what, "inline depth %d, yielding, task 0 cancelled", depth);
+        cmp_ok(run_chain(&ch, what), "==", -ECANCELED, "%s: the yield loop was cancelled", what);
     }
     return NULL;
 }
