@@ -5,6 +5,10 @@
  * extra VMA), else mprotect(PROT_NONE) while the VMA budget lasts, else a canary word at
  * the floor that stack_check() verifies on every switch-out.
  *
+ * Each stack has a colour page above its `size` bytes, and a context on it starts at `top`,
+ * an offset into that page that differs from one stack to the next: so the top lines of
+ * many stacks, which every switch touches, spread over the cache's sets (stack.c says why).
+ *
  * Stacks are recycled through a per-worker cache (owner thread only, no locks) backed by
  * a pool shared by a runtime's workers (mutex). Stacks returned beyond the cache's limit
  * have their pages released (MADV_DONTNEED; guards survive it) before going to the pool.
@@ -26,13 +30,14 @@
 
 typedef struct stack {
     /* The first cache line (stack.c aligns each descriptor to one) holds what every switch
-     * (ctx, guard) and every task start (label, lo) touches. */
+     * touches (ctx, guard), and label and lo, which a task start touches with top. */
     coro ctx;          /* the context that runs on this stack (set up by its user) */
     int guard;         /* STACK_GUARD_*; private to stack.c, read by stack_check() */
     unsigned cls;      /* private to stack.c */
     const char *label; /* task name shown in the overflow message; set by the user of the stack */
     void *lo;          /* lowest usable byte (just above the guard) */
-    size_t size;       /* usable bytes */
+    void *top;         /* where a context on it starts, in the colour page at lo + size */
+    size_t size;       /* usable bytes, not counting the colour page's below top */
     struct stack *next; /* free-list link while cached */
     struct stack_pool *pool; /* private to stack.c */
 } stack;
@@ -54,6 +59,12 @@ static inline unsigned stack_shift(size_t size)
     return size <= (size_t)1 << STACK_MIN_SHIFT
                ? STACK_MIN_SHIFT
                : (unsigned)(64 - __builtin_clzll((unsigned long long)size - 1));
+}
+
+/* The bytes a context on s may use: from lo up to its top. */
+static inline size_t stack_extent(const stack *s)
+{
+    return (size_t)((char *)s->top - (char *)s->lo);
 }
 
 stack_pool *stack_pool_new(void);

@@ -189,7 +189,7 @@ int task_start(worker *w, task *t, stack *offer)
     if (offer && task_fits(t, offer)) {
         t->stk = offer; /* it runs on in task_entry's loop: nothing to set up */
     } else if (!(t->stk = stack_take(&w->stacks, size)) ||
-               coro_init(&t->stk->ctx, t->stk->lo, t->stk->size, task_entry, t)) {
+               coro_init(&t->stk->ctx, t->stk->lo, stack_extent(t->stk), task_entry, t)) {
         diag_log("cannot get a %zu-byte stack for task '%s'", size,
                  t->name ? t->name : "(unnamed)");
         if (t->stk) stack_give(&w->stacks, t->stk);

@@ -347,18 +347,19 @@ static void test_no_overlap(void)
     cmp_ok(taken, ==, COUNT, "take %d stacks of four classes", COUNT);
     qsort(all, (size_t)taken, sizeof all[0], by_lo);
     for (int i = 0; i + 1 < taken; i++) {
-        /* Every stack has at least a page of guard below it. */
-        if ((char *)all[i]->lo + all[i]->size + page_size > (char *)all[i + 1]->lo) disjoint = 0;
+        /* Every stack has its colour page above it and at least a page of guard below. */
+        if ((char *)all[i]->lo + all[i]->size + 2 * page_size > (char *)all[i + 1]->lo)
+            disjoint = 0;
     }
     for (int i = 0; i < taken; i++) {
         for (int j = 0; j < taken; j++) {
             char *d = (char *)all[i];
             if (d + sizeof(stack) > (char *)all[j]->lo - page_size &&
-                d < (char *)all[j]->lo + all[j]->size)
+                d < (char *)all[j]->lo + all[j]->size + page_size)
                 descriptors_outside = 0;
         }
     }
-    ok(disjoint, "stacks and their guards do not overlap");
+    ok(disjoint, "stacks, their colour pages and their guards do not overlap");
     ok(descriptors_outside, "no descriptor lies in a stack or a guard");
     for (int i = 0; i < taken; i++) stack_give(&cache, all[i]);
     stack_cache_flush(&cache);
@@ -380,6 +381,47 @@ static void check_guard(stack *s, const char *when)
         ((volatile char *)s->lo)[-1] = 1;
         cmp_ok(stack_check(s), ==, -EFAULT, "%s: a write just below lo breaks it", when);
     }
+}
+
+/* A stack's top lies in the page above its size, at an offset that differs from one stack
+ * to the next, so that the tops of many stacks do not all fall into the same cache sets. */
+static void test_colour(void)
+{
+    enum { COUNT = 96, LINE = 64 };
+    stack *all[COUNT];
+    stack_pool *pool = stack_pool_new();
+    stack_cache cache;
+    stack_cache_init(&cache, pool);
+    int in_page = 1, spread = 1, writable = 1, offsets = 0;
+    unsigned char seen[4096 / LINE] = {0};
+    for (int i = 0; i < COUNT; i++) {
+        stack *s = all[i] = stack_take(&cache, 16 * KIB);
+        char *page = (char *)s->lo + s->size;
+        size_t off = (size_t)((char *)s->top - page);
+        if (off == 0 || off > page_size || off % LINE || stack_extent(s) != s->size + off)
+            in_page = 0;
+        if (!seen[off % 4096 / LINE]++) offsets++;
+        if (i > 0) { /* consecutive tops at least a wait's frames apart, in page offset */
+            size_t prev = (size_t)((char *)all[i - 1]->top - (char *)all[i - 1]->lo) % 4096;
+            size_t here = (size_t)((char *)s->top - (char *)s->lo) % 4096;
+            size_t gap = prev > here ? prev - here : here - prev;
+            if (gap < 7 * LINE || 4096 - gap < 7 * LINE) spread = 0;
+        }
+        ((volatile char *)s->top)[-1] = 1;
+        ((volatile char *)s->lo)[0] = 1;
+        writable &= stack_check(s) == 0;
+    }
+    ok(in_page, "every top lies in the page above lo + size, on a line boundary");
+    cmp_ok(offsets, >=, 48, "%d stacks' tops sit at %d different page offsets", COUNT, offsets);
+    ok(spread, "consecutive stacks' tops are at least 7 lines apart in their pages");
+    ok(writable, "a stack takes writes from lo up to its top");
+    stack *s = all[0];
+    for (int i = 0; i < COUNT; i++) stack_give(&cache, all[i]);
+    stack_cache_flush(&cache); /* to the pool, through MADV_DONTNEED */
+    cmp_ok(resident_pages((char *)s->lo + s->size, page_size), ==, 0,
+           "the pool purges the colour page too");
+    stack_cache_flush(&cache);
+    stack_pool_free(pool);
 }
 
 static void test_lazy_write_purge(void)
@@ -630,6 +672,7 @@ static void run_suite(void)
     test_guard_kind();
     test_classes();
     test_no_overlap();
+    test_colour();
     test_lazy_write_purge();
     test_cache_limit();
     test_pool_free_unmaps();
