@@ -371,7 +371,7 @@ static runnable *next_local(worker *w)
 static force_inline task *next_direct(worker *w, stack *offer)
 {
     for (;;) {
-        if ((w->tick + 1) % FAIR_INTERVAL == 0) return NULL; /* the scheduler's turn */
+        if (w->tick + 1 == FAIR_INTERVAL) return NULL; /* the scheduler's turn */
         /* callbacks run on the scheduler's own stack, outside any task */
         if (w->local.head && !is_task(w->local.head)) return NULL;
         runnable *r = next_local(w);
@@ -424,7 +424,8 @@ task *worker_exit(worker *w, task *t)
 static runnable *next_runnable(worker *w)
 {
     runnable *r;
-    if (++w->tick % FAIR_INTERVAL == 0) {
+    if (++w->tick == FAIR_INTERVAL) {
+        w->tick = 0;
         fire_timers(w);
         if ((r = pop_shared(w))) return r;
         if (deque_size(&w->dq) > 1 && idle_sleepers(&w->rt->idle)) idle_notify(&w->rt->idle);

@@ -54,7 +54,7 @@ typedef struct worker {
     task *current;             /* the running task (innermost inline child) */
     runnable *lifo;            /* LIFO slot: the task this worker spawned or woke last */
     unsigned lifo_runs;        /* consecutive LIFO-slot runs (capped at 3) */
-    uint32_t tick;
+    uint32_t tick;             /* runnables taken since the last fairness turn */
     int switch_reason;         /* why the current task switched back to the scheduler */
     task *switch_task;
     spinlock *switch_lock;     /* a suspension's wait list lock, held until the switch is done */
