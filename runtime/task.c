@@ -575,6 +575,9 @@ int weft_await(weft_future *f, void **result)
         if (self) await_begin(self, f);
         int r = future_wait(f, UINT64_MAX, 1);
         if (self) await_end(self);
+        /* a cancellation that reached the wait itself (it came while this await began, so
+         * not through f) goes into f, as asyncio's would: if f is not done, it is cancelled */
+        if (r == -ECANCELED) weft_cancel(f);
         if (r) return r;
     }
     if (result) *result = f->result;

@@ -1,9 +1,13 @@
 /*
  * test_suspend_cancel: a cancellation that is a wait's only way out (an event never set, a
- * lock never released, a queue never filled) ends the wait wherever it lands, and in
- * particular between the task's last look at its cancellation and its publication as IDLE,
- * which the task's worker makes with a plain store after the switch (worker.c,
- * publish_idle; tests/model/waiter.pml).
+ * lock never released, a queue never filled, a future never completed) ends the wait
+ * wherever it lands, and in particular between the task's last look at its cancellation
+ * and its publication as IDLE, which the task's worker makes with a plain store after the
+ * switch (worker.c, publish_idle; tests/model/waiter.pml).
+ *
+ * The future is a fresh one each time, released as soon as its await ends, and it ends
+ * cancelled however the cancellation lands: through it (task.c, cancel_awaited), or in the
+ * wait itself while the await begins, after which the await cancels it, as asyncio does.
  *
  * Two tasks on two workers wait round after round; for each round a canceller (a foreign
  * thread for one, a task on a third worker for the other) waits until the round's wait has
@@ -47,10 +51,15 @@ static void *waiter_task(void *p)
     for (long i = 0; i < l->rounds; i++) {
         atomic_store(&l->begun[part->which], i + 1);
         void *item;
-        int r = i % 3 == 0   ? weft_event_wait(l->never_set)
-                : i % 3 == 1 ? weft_lock_acquire(l->never_released)
-                             : weft_queue_get(l->never_filled, &item);
+        weft_future *never_done = i % 4 == 3 ? weft_future_new() : NULL;
+        int r = i % 4 == 0   ? weft_event_wait(l->never_set)
+                : i % 4 == 1 ? weft_lock_acquire(l->never_released)
+                : i % 4 == 2 ? weft_queue_get(l->never_filled, &item)
+                             : weft_await(never_done, NULL);
         if (r != -ECANCELED) atomic_fetch_add(&l->bad, 1);
+        /* the cancellation of an await goes through its future */
+        if (i % 4 == 3 && !weft_cancelled(never_done)) atomic_fetch_add(&l->bad, 1);
+        weft_future_release(never_done);
         weft_uncancel();
         atomic_store(&l->ended[part->which], i + 1);
     }
