@@ -48,7 +48,7 @@ static task *task_new(weft_rt *rt, weft_fn fn, void *arg, const weft_spawn_opts 
     atomic_init(&t->must_cancel, 0);
     atomic_init(&t->shutdown_cancelled, 0);
     atomic_init(&t->awaiting, NULL);
-    atomic_init(&t->awaiting_released, 0);
+    atomic_init(&t->awaiting_lent, 0);
     t->reg_shard = REG_NONE;
     t->reg_next = t->reg_prev = NULL;
     if (o) {
@@ -205,10 +205,11 @@ int task_start(worker *w, task *t, stack *offer)
 void task_wake(task *t)
 {
     unsigned s = atomic_load_explicit(&t->sched, memory_order_acquire);
+    /* the CAS is seq_cst for cancel_awaited, which relies on a woken task's having been IDLE */
     for (;;) { /* IDLE -> SCHEDULED (and queued), RUNNING -> NOTIFIED */
         unsigned next = s == T_IDLE ? T_SCHEDULED : s == T_RUNNING ? T_NOTIFIED : s;
         if (next == s) return; /* NEW, SCHEDULED, NOTIFIED, DONE: it will look again anyway */
-        if (atomic_compare_exchange_weak_explicit(&t->sched, &s, next, memory_order_acq_rel,
+        if (atomic_compare_exchange_weak_explicit(&t->sched, &s, next, memory_order_seq_cst,
                                                   memory_order_acquire)) {
             if (next == T_SCHEDULED) sched_ready(t);
             return;
@@ -304,11 +305,17 @@ static int task_claim_inline(worker *w, task *self, task *c)
 
 /* `awaiting` names the future a task awaits, so that cancelling the task cancels that
  * future (asyncio forwards every Task.cancel to it). An await that suspends publishes it with
- * a plain store and takes it back with one exchange. A canceller borrows it by exchanging in
- * AWAIT_BUSY and gives it back with a CAS; an awaiter that takes it back while it is lent
- * (it finds AWAIT_BUSY) waits until the borrower sets awaiting_released. The awaiter holds a
- * reference on f for the whole await, so f outlives every borrower's use of it, without a
- * lock or reference traffic on the fast path.
+ * a plain store and takes it back with another. A canceller borrows it: it raises
+ * `awaiting_lent` (one borrower at a time), loads `awaiting`, cancels what it found and
+ * lowers the flag; an awaiter that has taken its await back waits while the flag is up. The
+ * awaiter holds a reference on f for the whole await, so f outlives every borrower's use of
+ * it, without a lock, a locked instruction or reference traffic on the awaiter's side.
+ * Taking back and borrowing are Dekker's pattern (each side stores, then loads the other's
+ * word): the awaiter's store is fence_light_store, and a borrower that finds the task
+ * anything but IDLE runs fence_heavy before its load. One that finds it IDLE needs no fence:
+ * the task can take its await back only after it is woken, by a CAS on its scheduling word
+ * that comes after that look, so by then the flag is up for it to see
+ * (tests/model/await_lend.pml checks this, and three broken variants of it).
  *
  * An await that runs its child inline publishes nothing while the child runs: a child that
  * never switches out runs as one step, as it would in asyncio, and a cancellation of the
@@ -321,8 +328,6 @@ static int task_claim_inline(worker *w, task *self, task *c)
  * (tests/model/inline_cancel.pml checks this hand-over, and three broken variants of it).
  * The child's own code that cancels an awaiter on its stack finds the chain of inline
  * awaits itself (inline_child_of), and the cancellation goes down it at once. */
-#define AWAIT_BUSY ((weft_future *)1)
-
 static void await_begin(task *t, weft_future *f)
 {
     atomic_store_explicit(&t->awaiting, f, memory_order_release);
@@ -330,32 +335,26 @@ static void await_begin(task *t, weft_future *f)
 
 static void await_end(task *t)
 {
-    if (atomic_exchange_explicit(&t->awaiting, NULL, memory_order_acq_rel) != AWAIT_BUSY) return;
-    for (unsigned spins = 0; !atomic_load_explicit(&t->awaiting_released, memory_order_acquire);
+    fence_light_store(&t->awaiting, NULL);
+    for (unsigned spins = 0; atomic_load_explicit(&t->awaiting_lent, memory_order_seq_cst);
          spins++)
-        spin_pause(spins);
-    atomic_store_explicit(&t->awaiting_released, 0, memory_order_relaxed);
+        spin_pause(spins); /* a borrower may be using what it found */
 }
 
 /* Cancel the future t awaits, if any (asyncio forwards every Task.cancel to it): 1 if that
- * cancellation was requested, so it reaches t through the future. */
+ * cancellation was requested, so it reaches t through the future. 0 when t awaits nothing
+ * yet: task_cancel looks again after leaving its request. */
 static int cancel_awaited(task *t)
 {
-    weft_future *f, *busy = AWAIT_BUSY;
+    if (!atomic_load_explicit(&t->awaiting, memory_order_seq_cst)) return 0;
     for (unsigned spins = 0;
-         (f = atomic_exchange_explicit(&t->awaiting, AWAIT_BUSY, memory_order_acq_rel)) ==
-         AWAIT_BUSY;
-         spins++)
+         atomic_exchange_explicit(&t->awaiting_lent, 1, memory_order_seq_cst); spins++)
         spin_pause(spins); /* another canceller has it lent */
-    if (!f) { /* not awaiting: take the marker back unless an await began meanwhile */
-        atomic_compare_exchange_strong_explicit(&t->awaiting, &busy, NULL, memory_order_acq_rel,
-                                                memory_order_relaxed);
-        return 0;
-    }
-    int through = weft_cancel(f) == 1;
-    if (!atomic_compare_exchange_strong_explicit(&t->awaiting, &busy, f, memory_order_acq_rel,
-                                                 memory_order_relaxed))
-        atomic_store_explicit(&t->awaiting_released, 1, memory_order_release); /* it ended */
+    if (atomic_load_explicit(&t->sched, memory_order_seq_cst) != T_IDLE && t != task_current())
+        fence_heavy(); /* t may be taking its await back: its store is seen, or it sees ours */
+    weft_future *f = atomic_load_explicit(&t->awaiting, memory_order_seq_cst);
+    int through = f && weft_cancel(f) == 1;
+    atomic_store_explicit(&t->awaiting_lent, 0, memory_order_release);
     return through;
 }
 

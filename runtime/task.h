@@ -68,7 +68,7 @@ typedef struct task {
     atomic_int cancel_requests;       /* Task.cancelling() */
     int16_t home;                     /* worker to start on, -1: anywhere */
     atomic_bool shutdown_cancelled;   /* shutdown's one cancellation was requested */
-    atomic_bool awaiting_released;    /* a canceller that took `awaiting` is done with it */
+    atomic_bool awaiting_lent;        /* a canceller is using `awaiting` (task.c) */
 } task;
 
 _Static_assert(sizeof(weft_future) % 32 == 0 && sizeof(task) % 32 == 0,

@@ -22,16 +22,17 @@ extern int fence_light_is_full; /* written once, by fence_init */
 /* Once per process, before either fence is used (weft_rt_new calls it). */
 void fence_init(void);
 
-/* *word = v (release), ordered before the caller's next loads against fence_heavy(). */
-static inline void fence_light_store(atomic_uint *word, unsigned v)
-{
-    if (__builtin_expect(fence_light_is_full, 0)) {
-        atomic_exchange_explicit(word, v, memory_order_seq_cst);
-    } else {
-        atomic_store_explicit(word, v, memory_order_release);
-        atomic_signal_fence(memory_order_seq_cst);
-    }
-}
+/* *word = v (release), ordered before the caller's next loads against fence_heavy(). A
+ * macro, for atomic words of any type. */
+#define fence_light_store(word, v)                                                           \
+    do {                                                                                     \
+        if (__builtin_expect(fence_light_is_full, 0)) {                                      \
+            atomic_exchange_explicit(word, v, memory_order_seq_cst);                         \
+        } else {                                                                             \
+            atomic_store_explicit(word, v, memory_order_release);                            \
+            atomic_signal_fence(memory_order_seq_cst);                                       \
+        }                                                                                    \
+    } while (0)
 
 void fence_heavy(void);
 

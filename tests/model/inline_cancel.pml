@@ -6,12 +6,12 @@
  * What is modelled. A parent awaits its child inline, so its `awaiting` is empty while the
  * child runs. The child then switches out: it publishes `awaiting` with an exchange and
  * takes a cancellation the parent already had (must_cancel), passing it on to itself. A
- * canceller of the parent, meanwhile, borrows `awaiting` by exchanging in BUSY: finding the
- * child it cancels that (the cancellation is delivered through it); finding nothing it puts
- * the marker back unless the publication overwrote it, leaves the request in must_cancel,
- * and looks at `awaiting` again: if something is published now, it takes the request back
- * and borrows again. Every exchange, load and store is one atomic step, the seq_cst order
- * the C code asks for.
+ * canceller of the parent, meanwhile, borrows `awaiting` (await_lend.pml models how it
+ * keeps the future alive meanwhile): finding the child it cancels that (the cancellation
+ * is delivered through it); finding nothing it leaves the request in must_cancel, and looks
+ * at `awaiting` again: if something is published now, it takes the request back and
+ * borrows again. Every exchange, load and store is one atomic step, the seq_cst order the
+ * C code asks for.
  *
  * Checked: once both are done, the cancellation was delivered to the child exactly once,
  * and nothing is left in must_cancel (a request left there is never seen: the parent's
@@ -24,7 +24,7 @@
  * must-fail: -DPLAIN_TAKE
  */
 
-mtype = { NONE, CHILD, BUSY };
+mtype = { NONE, CHILD };
 
 mtype awaiting = NONE;
 bool must_cancel;
@@ -50,15 +50,10 @@ inline take(took)
 /* cancel_awaited: 1 in `through` if the child was cancelled through `awaiting` */
 inline cancel_awaited(through)
 {
-    atomic { f = awaiting; awaiting = BUSY };
+    f = awaiting;
     if
-    :: f == NONE ->
-        atomic { if :: awaiting == BUSY -> awaiting = NONE :: else fi };
-        through = 0
-    :: f == CHILD ->
-        delivered++;
-        atomic { if :: awaiting == BUSY -> awaiting = CHILD :: else fi };
-        through = 1
+    :: f == NONE -> through = 0
+    :: f == CHILD -> delivered++; through = 1
     fi
 }
 

@@ -8,6 +8,9 @@
  * The future is a fresh one each time, released as soon as its await ends, and it ends
  * cancelled however the cancellation lands: through it (task.c, cancel_awaited), or in the
  * wait itself while the await begins, after which the await cancels it, as asyncio does.
+ * A canceller that borrowed it must be done with it before the await ends
+ * (tests/model/await_lend.pml): in ASan and valgrind builds, where each future is its own
+ * allocation, one still using it would be caught.
  *
  * Two tasks on two workers wait round after round; for each round a canceller (a foreign
  * thread for one, a task on a third worker for the other) waits until the round's wait has
