@@ -253,29 +253,43 @@ report() {
     }
     END {
         # goal: weft/best ratio to reach; goal_ns: an absolute goal (ns per op) instead;
-        # neither: the ratio is reported, without a verdict
+        # neither: the ratio is reported, without a verdict. Worker count "any": the issues
+        # state these goals against the best of Go and Tokio with 1 or 2 workers ("best
+        # peer 199 ns (Tokio, 2 workers)"), so weft is taken at its best too, in a row of
+        # its own; the rows per worker count show the same ratios at equal worker counts.
         goal["spawn_many"] = 0.35; goal["yield_many"] = 0.3; goal["ping_pong"] = 0.5
         goal["chained_spawn"] = 0.5; goal["skynet"] = 0.57; goal["fib"] = 0.1
         goal_ns["mutex_contention", 1] = 20; goal_ns["mutex_contention", 2] = 60
-        goal_ns["queue_ping_pong", 1] = 100; goal_ns["queue_ping_pong", 2] = 100
+        goal_ns["queue_ping_pong", "any"] = 100
         nb = split(benches, B, " "); ni = split(impls, I, " ")
-        printf "%-16s %2s", "bench", "w"
+        printf "%-16s %3s", "bench", "w"
         for (j = 1; j <= ni; j++) printf "  %-15s", I[j]
         printf "  %-6s %9s %6s  %s\n", "best", "weft/best", "goal", "verdict"
         for (x = 1; x <= nb; x++) {
             bench_ = B[x]
-            for (w = 1; w <= 2; w++) {
-                printf "%-16s %2d", bench_, w
+            for (j = 1; j <= ni; j++) { # each implementation at its best worker count
+                a = bench_ SUBSEP I[j] SUBSEP "any"
+                for (w = 1; w <= 2; w++) {
+                    k = bench_ SUBSEP I[j] SUBSEP w
+                    if ((k in ns) && (!(a in ns) || ns[k] < ns[a])) {
+                        ns[a] = ns[k]; ms[a] = ms[k]; rss[a] = rss[k]; at[a] = w
+                    }
+                }
+            }
+            rows = (bench_ in goal || (bench_, "any") in goal_ns) ? 3 : 2
+            for (row = 1; row <= rows; row++) {
+                w = row <= 2 ? row : "any"
+                printf "%-16s %3s", bench_, w
                 best = ""; bestv = 0
                 for (j = 1; j <= ni; j++) {
                     k = bench_ SUBSEP I[j] SUBSEP w
-                    printf "  %-15s", cell(k)
+                    printf "  %-15s", cell(k) (w == "any" && (k in ns) ? "@" at[k] : "")
                     if ((I[j] == "go" || I[j] == "tokio") && (k in ns) && (best == "" || ns[k] < bestv)) {
                         best = I[j]; bestv = ns[k]
                     }
                 }
                 if ((bench_, w) in goal_ns) goal_text = sprintf("%.0fns", goal_ns[bench_, w])
-                else if (bench_ in goal) goal_text = sprintf("%.2fx", goal[bench_])
+                else if (bench_ in goal && w == "any") goal_text = sprintf("%.2fx", goal[bench_])
                 else goal_text = "-"
                 wk = bench_ SUBSEP "weft" SUBSEP w
                 if (!(wk in ns)) {
@@ -285,11 +299,11 @@ report() {
                 ratio_text = best == "" ? "-" : sprintf("%.3fx", ns[wk] / bestv)
                 if ((bench_, w) in goal_ns)
                     verdict = ns[wk] <= goal_ns[bench_, w] ? "met" : "not met"
-                else if (best == "" || !(bench_ in goal))
+                else if (best == "" || goal_text == "-")
                     verdict = "-"
                 else
                     verdict = ns[wk] / bestv <= goal[bench_] ? "met" : "not met"
-                if (bench_ == "skynet" && best != "")
+                if (bench_ == "skynet" && best != "" && goal_text != "-")
                     verdict = "time " verdict ", RSS " (rss[wk] <= 64 * 1024 ? "met" : "not met")
                 if (best == "") best = "-"
                 printf "  %-6s %9s %6s  %s\n", best, ratio_text, goal_text, verdict
@@ -310,9 +324,10 @@ report() {
         }
         print ""
         print "cells: ns per op (skynet: total ms) and peak RSS in MiB; best = faster of go and tokio"
-        print "at the same worker count; goal = weft/best ratio to reach (skynet also RSS <= 64"
-        print "MiB), or ns per op for weft to reach (mutex_contention, queue_ping_pong);"
-        print "queue_throughput reports the ratio only"
+        print "at the same worker count; w=any: each at its best worker count (@w), which is what"
+        print "the issues state their goals against; goal = weft/best ratio to reach (skynet also"
+        print "RSS <= 64 MiB), or ns per op for weft to reach (mutex_contention with 1 and with 2"
+        print "workers, queue_ping_pong); queue_throughput reports the ratio only"
     }' "$RESULTS"
     if [ ${#notes[@]} -gt 0 ]; then
         echo
