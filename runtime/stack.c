@@ -5,7 +5,7 @@
  * Slab layout. A slab is one private anonymous mapping (MAP_NORESERVE, MADV_NOHUGEPAGE) of
  * stacks of one size class, about SLAB_BYTES of address space (at most SLAB_MAX_STACKS):
  *
- *   [ header: struct slab + one descriptor per slot ][ guard 0 | stack 0 | colour 0 ][ guard 1 | ...
+ *   [ header: struct slab + one descriptor per slot ][ guard 0 | stack 0 | colour 0 ][ guard 1 ...
  *
  * The descriptors live in the header, not in the stacks, so a stack's own pages stay
  * untouched until the task that runs on it touches them; the header costs a few pages per
@@ -404,7 +404,7 @@ static stack *slab_carve(stack_pool *pool, unsigned cls)
     char *lo = guard + globals.guard_size, *end = lo + class_bytes(cls) + globals.page_size;
     slot->stack = (stack){
         .lo = lo,
-        .top = end - (size_t)64 * (slab->carved * COLOUR_STEP % COLOURS),
+        .top = end - (size_t)CACHE_LINE * (slab->carved * COLOUR_STEP % COLOURS),
         .size = class_bytes(cls),
         .pool = pool,
         .cls = cls,

@@ -205,7 +205,7 @@ int task_start(worker *w, task *t, stack *offer)
 void task_wake(task *t)
 {
     unsigned s = atomic_load_explicit(&t->sched, memory_order_acquire);
-    /* the CAS is seq_cst for cancel_awaited, which relies on a woken task's having been IDLE */
+    /* seq_cst: cancel_awaited, finding t IDLE, relies on t's wake-up coming after its look */
     for (;;) { /* IDLE -> SCHEDULED (and queued), RUNNING -> NOTIFIED */
         unsigned next = s == T_IDLE ? T_SCHEDULED : s == T_RUNNING ? T_NOTIFIED : s;
         if (next == s) return; /* NEW, SCHEDULED, NOTIFIED, DONE: it will look again anyway */
