@@ -202,6 +202,13 @@ static void run_callback(callback_item *cb)
  * load is seq_cst for the fallback, where the store is an exchange (os/fence.h); on x86 it
  * is a plain load either way. A wake-up from here goes before the release: after it, t
  * may be resumed and freed. */
+static noinline void settle_failed_starts(worker *w)
+{
+    runnable *r;
+    while ((r = runnable_list_pop(&w->failed_starts)))
+        task_finish_failed_start(container_of(r, task, link));
+}
+
 static force_inline void publish_idle(worker *w, task *t, int wake)
 {
     fence_light_store(&t->sched, T_IDLE);
@@ -210,13 +217,8 @@ static force_inline void publish_idle(worker *w, task *t, int wake)
         task_wake(t);
     spin_unlock(w->switch_lock);
     w->switch_lock = NULL;
-}
-
-static noinline void settle_failed_starts(worker *w)
-{
-    runnable *r;
-    while ((r = runnable_list_pop(&w->failed_starts)))
-        task_finish_failed_start(container_of(r, task, link));
+    /* what task_start put off while the lock was held (the only time it does) */
+    if (unlikely(w->failed_starts.head)) settle_failed_starts(w);
 }
 
 /* A task switched away: finish what it asked for, now that its stack is not in use. */
@@ -268,7 +270,6 @@ static force_inline void after_switch(worker *w)
     }
     w->switch_reason = SWITCH_NONE;
     w->switch_task = NULL;
-    if (unlikely(w->failed_starts.head)) settle_failed_starts(w);
 }
 
 void worker_after_switch(worker *w)
